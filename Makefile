@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DATA := data/01_raw/demo
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: install run test test-fast lint demo-data viz clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its test extras
+
+demo-data: $(STAMP)  ## write the synthetic demo data (data/01_raw/demo) unless it is there
+	test -d $(DEMO_DATA) || $(BIN)/kedro run --pipelines=demo_data
+
+run: demo-data  ## the main job: the default pipelines on the demo data
+	$(BIN)/kedro run
+
+test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## the tests without the slow end-to-end runs
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+viz: $(STAMP)
+	$(BIN)/kedro viz run
+
+clean-data:  ## remove every generated file under data/ (keeps the folder skeleton)
+	find data -mindepth 2 -not -name .gitkeep -delete 2>/dev/null; find data -mindepth 2 -type d -empty -delete

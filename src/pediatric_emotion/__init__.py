@@ -1,0 +1,12 @@
+"""pediatric_emotion: train, compress, evaluate and profile pediatric facial-expression classifiers.
+
+tensorflow-model-optimization 0.8 needs Keras 2 (``tf_keras``); TensorFlow picks the Keras version
+when it is first imported, so the switch is set here, before any module of this package imports it.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

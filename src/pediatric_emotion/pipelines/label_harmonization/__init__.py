@@ -1,0 +1,5 @@
+"""Label harmonization pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

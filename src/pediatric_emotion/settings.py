@@ -1,0 +1,14 @@
+"""Project settings. https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
+
+Kept free of TensorFlow imports so that ``kedro viz`` and the data-only pipelines start fast.
+"""
+
+from kedro.config import OmegaConfigLoader
+
+HOOKS: tuple = ()
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
