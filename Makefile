@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DATA := data/01_raw/demo
 PIP_FLAGS := --quiet --disable-pip-version-check
+# No usage data leaves the machine (kedro-telemetry comes with kedro-viz); .telemetry says so too.
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
 
 .PHONY: install run test test-fast lint demo-data viz clean-data
 

@@ -57,7 +57,9 @@ def main() -> None:
 
         usable = int(records["drop_reason"].isna().sum())
         started = time.perf_counter()
-        crops, cropped = crop_faces(records, params["face_detection"], face_crop)
+        crops, cropped = crop_faces(
+            records, params["face_detection"], face_crop, params["deduplication"]
+        )
         crop_s = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -7,6 +7,10 @@ from kedro.config import OmegaConfigLoader
 
 HOOKS: tuple = ()
 
+# No usage data leaves the machine: kedro-telemetry (installed with kedro-viz) is switched off here
+# for sessions and notebooks, and by the .telemetry file and the Makefile for the CLI.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

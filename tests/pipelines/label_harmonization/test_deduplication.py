@@ -1,5 +1,6 @@
 import random
 
+import pandas as pd
 import pytest
 
 from pediatric_emotion.pipelines.label_harmonization.deduplication import (
@@ -30,8 +31,24 @@ def test_multi_index_search_finds_exactly_the_brute_force_pairs(max_distance):
     assert near_duplicate_pairs(hashes, max_distance) == _brute_force(hashes, max_distance)
 
 
+def test_multi_index_search_on_256_bit_hashes():
+    rng = random.Random(7)
+    hashes = [rng.getrandbits(256) for _ in range(60)]
+    hashes += [h ^ (1 << rng.randrange(256)) ^ (1 << rng.randrange(256)) for h in hashes[:20]]
+    pairs = near_duplicate_pairs(hashes, 8, bits=256)
+    assert pairs == _brute_force(hashes, 8)
+    assert len(pairs) >= 20
+
+
 def _hex(value: int) -> str:
     return f"{value:016x}"
+
+
+def _with_unrelated_image_hashes(records):
+    """Whole-image hashes far from each other, so that only the crop hashes can match."""
+    rng = random.Random(3)
+    records["image_phash"] = [_hex(rng.getrandbits(64)) for _ in range(len(records))]
+    return records
 
 
 def test_train_copy_of_test_image_is_dropped_and_test_is_kept(make_records):
@@ -43,6 +60,7 @@ def test_train_copy_of_test_image_is_dropped_and_test_is_kept(make_records):
             {"source": "guesswhat", "role": "guesswhat", "phash": _hex(~base & (2**64 - 1))},
         ]
     )
+    records = _with_unrelated_image_hashes(records)
     out, pairs = deduplicate(records, {"max_distance": 4})
     assert out["drop_reason"].fillna("kept").tolist() == ["kept", "duplicate_of_test", "kept"]
     assert "cafe:r0" in out.loc[1, "detail"]
@@ -50,7 +68,8 @@ def test_train_copy_of_test_image_is_dropped_and_test_is_kept(make_records):
         {
             "image_id": "cafe:r0",
             "duplicate_image_id": "guesswhat:r1",
-            "distance": 2,
+            "crop_distance": 2,
+            "image_distance": None,
             "crosses_test": True,
         }
     ]
@@ -66,6 +85,7 @@ def test_among_training_duplicates_the_first_is_kept(make_records):
             {"source": "expw", "phash": None, "drop_reason": "no_face_found"},
         ]
     )
+    records = _with_unrelated_image_hashes(records)
     out, _ = deduplicate(records, {"max_distance": 4})
     assert out["drop_reason"].fillna("kept").tolist() == [
         "kept",
@@ -83,6 +103,50 @@ def test_test_images_are_never_dropped_even_when_duplicated(make_records):
             {"source": "cafe", "role": "test", "phash": _hex(7)},
         ]
     )
+    records = _with_unrelated_image_hashes(records)
     out, pairs = deduplicate(records, {"max_distance": 0})
     assert out["drop_reason"].isna().all()
     assert len(pairs) == 1
+
+
+def test_whole_image_copy_is_found_when_the_crops_differ(make_records):
+    """A re-encoded copy whose detector box moved: crop hashes far apart, image hashes equal."""
+    records = make_records(
+        [
+            {"source": "cafe", "role": "test", "phash": _hex(0), "image_phash": _hex(0xABC)},
+            {
+                "source": "guesswhat",
+                "role": "guesswhat",
+                "phash": _hex(2**64 - 1),
+                "image_phash": _hex(0xABC ^ 1),
+            },
+        ]
+    )
+    out, pairs = deduplicate(records, {"max_distance": 4})
+    assert out["drop_reason"].fillna("kept").tolist() == ["kept", "duplicate_of_test"]
+    assert "image hash 1 bits" in out.loc[1, "detail"]
+    assert pairs.loc[0, "image_distance"] == 1 and pd.isna(pairs.loc[0, "crop_distance"])
+
+
+def test_faces_of_one_photo_are_not_duplicates_of_each_other(make_records):
+    records = make_records(
+        [
+            {
+                "source": "expw",
+                "record_id": "a.jpg#0",
+                "image_path": "/x/a.jpg",
+                "phash": _hex(1),
+                "image_phash": _hex(5),
+            },
+            {
+                "source": "expw",
+                "record_id": "a.jpg#1",
+                "image_path": "/x/a.jpg",
+                "phash": _hex(2**64 - 1),
+                "image_phash": _hex(5),
+            },
+        ]
+    )
+    out, pairs = deduplicate(records, {"max_distance": 4})
+    assert out["drop_reason"].isna().all()
+    assert pairs.empty

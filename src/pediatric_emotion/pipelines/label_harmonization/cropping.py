@@ -37,6 +37,7 @@ CROP_COLUMNS = [
     "image_height",
     "crop_path",
     "phash",
+    "image_phash",
 ]
 
 
@@ -60,9 +61,9 @@ def load_record_image(record: Mapping[str, Any]) -> np.ndarray:
     return read_image(record["image_path"])
 
 
-def perceptual_hash(image: np.ndarray) -> str:
-    """64-bit DCT perceptual hash (imagehash.phash) as 16 hex digits."""
-    return str(imagehash.phash(Image.fromarray(image)))
+def perceptual_hash(image: np.ndarray, hash_size: int = 16) -> str:
+    """DCT perceptual hash (imagehash.phash) of ``hash_size`` squared bits, as hex digits."""
+    return str(imagehash.phash(Image.fromarray(image), hash_size=hash_size))
 
 
 def _face_box(
@@ -89,6 +90,7 @@ def crop_faces(
     records: pd.DataFrame,
     face_detection: Mapping[str, Any],
     face_crop: Mapping[str, Any],
+    deduplication: Mapping[str, Any],
 ) -> tuple[dict[str, bytes], pd.DataFrame]:
     """Crop the face of every usable record.
 
@@ -96,6 +98,7 @@ def crop_faces(
     and perceptual hash added; records that fail get ``unreadable_image`` or ``no_face_found``.
     """
     size, margin = int(face_crop["size"]), float(face_crop["margin"])
+    hash_size = int(deduplication["hash_size"])
     extension = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}.get(str(face_crop["image_format"]))
     if extension is None:
         raise ValueError(
@@ -144,7 +147,8 @@ def crop_faces(
             image.shape[1],
             image.shape[0],
             crop_path,
-            perceptual_hash(crop),
+            perceptual_hash(crop, hash_size),
+            perceptual_hash(image, hash_size),
         ]
         outcomes["cropped"] += 1
     logger.info("Face cropping: %s", dict(outcomes))

@@ -39,6 +39,7 @@ MANIFEST_COLUMNS = [
     "image_height",
     "crop_path",
     "phash",
+    "image_phash",
     "image_path",
     *METADATA_KEYS,
 ]

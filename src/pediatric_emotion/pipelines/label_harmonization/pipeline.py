@@ -32,7 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=crop_faces,
-                inputs=["source_records", "params:face_detection", "params:face_crop"],
+                inputs=[
+                    "source_records",
+                    "params:face_detection",
+                    "params:face_crop",
+                    "params:deduplication",
+                ],
                 outputs=["face_crop_candidates", "cropped_records"],
                 name="crop_faces_node",
             ),

@@ -24,6 +24,20 @@ from .base import DropReason, SourceAdapter, SourceRecord
 
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
 
+# FER+ vote columns of fer2013new.csv, in file order (the demo-data writer uses them too)
+FERPLUS_VOTE_COLUMNS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
+
 
 class Fer2013Adapter(ColumnCheckedAdapter):
     """FER2013: one CSV of inline gray images (``pixels``), ``emotion`` 0-6 and ``Usage``."""
@@ -72,18 +86,7 @@ class FerPlusAdapter(ColumnCheckedAdapter):
         "fer2013_csv": "fer2013.csv",
         "images_dir": None,
     }
-    vote_columns = (
-        "neutral",
-        "happiness",
-        "surprise",
-        "sadness",
-        "anger",
-        "disgust",
-        "fear",
-        "contempt",
-        "unknown",
-        "NF",
-    )
+    vote_columns = FERPLUS_VOTE_COLUMNS
     columns = ("Usage", "Image name", *vote_columns)
 
     def required_paths(self) -> list[Path]:

@@ -1,0 +1,50 @@
+"""Shared fixtures: a throw-away copy of the project (conf + pyproject) to run pipelines in, so
+tests never write into the repository's data/ folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"  # tests never send usage data
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+def make_project_copy(destination: Path) -> Path:
+    """Copy conf/base and pyproject.toml (not conf/local, not data) into ``destination``, with an
+    empty src/ for Kedro's bootstrap (the installed package is the one that runs)."""
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", destination / "conf" / "base")
+    (destination / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / ".telemetry", destination / ".telemetry")
+    (destination / "src").mkdir()
+    return destination
+
+
+@pytest.fixture(scope="module")
+def kedro_project(tmp_path_factory) -> Iterator[Callable[..., dict[str, Any]]]:
+    """A project copy in a temporary folder and a function running pipelines in it."""
+    root = make_project_copy(tmp_path_factory.mktemp("project"))
+    bootstrap_project(root)
+
+    def run(pipeline: str, runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(root)
+            with KedroSession.create(project_path=root, runtime_params=runtime_params) as session:
+                return session.run(pipeline_names=[pipeline])
+
+    run.root = root  # type: ignore[attr-defined]
+    yield run
