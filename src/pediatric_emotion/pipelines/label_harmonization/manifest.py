@@ -123,7 +123,7 @@ def plot_class_distribution(face_manifest: pd.DataFrame) -> plt.Figure:
     counts.plot.bar(stacked=True, ax=axis, colormap="tab10", width=0.8)
     roles = face_manifest.groupby("source", sort=False)["role"].first()
     axis.set_xticklabels([f"{source}\n({roles[source]})" for source in counts.index], fontsize=8)
-    axis.tick_params(axis="x", rotation=0)
+    plt.setp(axis.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     axis.set_xlabel("")
     axis.set_ylabel("kept face crops")
     axis.set_title("Class distribution per source after harmonization")
