@@ -13,6 +13,8 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+import pediatric_emotion  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TF)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"  # tests never send usage data

@@ -3,7 +3,13 @@
 Kept free of TensorFlow imports so that ``kedro viz`` and the data-only pipelines start fast.
 """
 
-from kedro.config import OmegaConfigLoader
+import warnings
+
+from pediatric_emotion.config import ProjectConfigLoader
+
+# Kedro 1.7 calls OmegaConf's deprecated register_new_resolver on every config load; the warning
+# is Kedro's to fix and says nothing a user can act on.
+warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
 
 HOOKS: tuple = ()
 
@@ -11,7 +17,7 @@ HOOKS: tuple = ()
 # for sessions and notebooks, and by the .telemetry file and the Makefile for the CLI.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

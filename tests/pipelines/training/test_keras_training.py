@@ -1,0 +1,113 @@
+"""The Keras side of training on tiny synthetic crops: both initializations, devices, exports."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tf_keras as keras
+
+from pediatric_emotion.modeling.architectures import build_classifier, get_base
+from pediatric_emotion.pipelines.training.keras_training import (
+    device_strategy,
+    fit_classifier,
+    set_batch_norm_momentum,
+    uncompiled_copy,
+)
+
+ARCHITECTURE = {
+    "application": "MobileNetV3Small",
+    "application_kwargs": {"alpha": 1.0, "minimalistic": True, "include_preprocessing": False},
+    "input_scale": 1 / 127.5,
+    "input_offset": -1.0,
+    "imagenet_cache_glob": "weights_mobilenet_v3_small_*.h5",
+}
+SETTINGS = {
+    "image_size": 32,
+    "batch_size": 8,
+    "weights": None,
+    "epochs": 2,
+    "head_epochs": 1,
+    "fine_tune_epochs": 2,
+    "learning_rate": 0.001,
+    "fine_tune_learning_rate": 0.0001,
+    "dropout": 0.1,
+    "batch_norm_momentum": 0.9,
+    "class_balance": "weights",
+    "augmentation": {"flip": True},
+    "early_stopping": {"patience": 5, "min_delta": 0.0},
+    "cache": "memory",
+    "seed": 3,
+    "mixed_precision": False,
+    "distribute": False,
+    "max_steps_per_epoch": 2,
+}
+
+
+def batch_norm_momenta(model) -> set[float]:
+    return {
+        layer.momentum
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(0)
+    rows = []
+    for index in range(42):
+        label = index % 7
+        image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        image[:, :, label % 3] = 35 * (label + 1)  # a learnable colour cue (<= 245)
+        cv2.imwrite(str(root / f"{index}.png"), image)
+        rows.append({"crop_path": f"{index}.png", "label": label,
+                     "split": "val" if index >= 28 else "train"})  # fmt: skip
+    return root, pd.DataFrame(rows)
+
+
+def test_from_scratch_is_one_phase_and_returns_an_uncompiled_best_model(crops):
+    root, examples = crops
+    model, history, summary = fit_classifier(examples, root, ARCHITECTURE, SETTINGS, num_classes=7)
+    assert history["phase"] == ["scratch", "scratch"]
+    assert summary["weights"] == "scratch"
+    assert summary["epochs"] == 2 and summary["best_epoch"] in (1, 2)
+    assert summary["train_images"] == 28 and summary["val_images"] == 14
+    assert model.optimizer is None  # saved without optimizer state
+    assert batch_norm_momenta(model) == {0.9}
+
+
+def test_pretrained_weights_train_head_then_everything(crops, tmp_path):
+    root, examples = crops
+    donor = build_classifier(ARCHITECTURE, image_size=32, num_classes=7)
+    weights_file = tmp_path / "base_weights.h5"
+    get_base(donor).save_weights(str(weights_file))
+    settings = {**SETTINGS, "weights": str(weights_file)}
+    model, history, summary = fit_classifier(examples, root, ARCHITECTURE, settings, num_classes=7)
+    assert history["phase"] == ["head", "fine_tune", "fine_tune"]
+    assert history["learning_rate"][0] == pytest.approx(0.001)
+    assert history["learning_rate"][-1] == pytest.approx(0.0001)
+    assert summary["weights"] == "base_weights.h5"
+    # pretrained: the application's BatchNormalization momentum is left as it is
+    assert batch_norm_momenta(model) == {0.999}
+
+
+def test_device_strategy_restores_the_precision_policy():
+    with device_strategy({"mixed_precision": True, "distribute": False}):
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with device_strategy({"mixed_precision": "auto", "distribute": "auto"}) as strategy:
+        assert keras.mixed_precision.global_policy().name == "float32"  # no GPU here
+        assert type(strategy).__name__ != "MirroredStrategy"
+
+
+def test_batch_norm_momentum_and_uncompiled_copy():
+    model = build_classifier(ARCHITECTURE, image_size=32, num_classes=7)
+    set_batch_norm_momentum(model, 0.8)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    copy = uncompiled_copy(model)
+    assert copy.optimizer is None
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    assert np.allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
