@@ -83,9 +83,12 @@ def test_crops_match_the_manifest_one_to_one(harmonized):
     crops_root = root / "data/03_primary/face_crops"
     on_disk = {p.relative_to(crops_root).as_posix() for p in crops_root.rglob("*.png")}
     assert on_disk == set(manifest["crop_path"])
+    size = yaml.safe_load(
+        (harmonized["root"] / "conf/base/parameters_label_harmonization.yml").read_text()
+    )["face_crop"]["size"]
     sample = manifest.groupby("source").head(1)
     for crop_path in sample["crop_path"]:
-        assert decode_image((crops_root / crop_path).read_bytes()).shape == (64, 64, 3)
+        assert decode_image((crops_root / crop_path).read_bytes()).shape == (size, size, 3)
 
 
 def test_children_sets_keep_their_subjects_and_metadata(harmonized):
