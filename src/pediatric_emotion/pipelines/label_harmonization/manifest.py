@@ -43,22 +43,6 @@ MANIFEST_COLUMNS = [
     "image_path",
     *METADATA_KEYS,
 ]
-STRING_COLUMNS = [
-    c
-    for c in MANIFEST_COLUMNS
-    if c
-    not in (
-        "bbox_x",
-        "bbox_y",
-        "bbox_w",
-        "bbox_h",
-        "face_score",
-        "image_width",
-        "image_height",
-        "age",
-        "agreement",
-    )
-]
 
 
 def build_manifest(
@@ -74,7 +58,8 @@ def build_manifest(
     """
     kept = records["drop_reason"].isna()
     manifest = records.loc[kept, MANIFEST_COLUMNS].reset_index(drop=True)
-    for column in STRING_COLUMNS:
+    # numeric columns got their dtypes where they were made (cropping, source reading)
+    for column in manifest.select_dtypes(include="object").columns:
         manifest[column] = manifest[column].astype("string")
     manifest["emotion"] = pd.Categorical(manifest["emotion"], categories=emotions)
 
