@@ -28,7 +28,9 @@ TINY_TRAINING = {
         "epochs": 2,
         "max_steps_per_epoch": 2,
         "early_stopping": {"patience": 5, "min_delta": 0.0},
-    }
+    },
+    # an architecture's own `training:` overrides the shared settings
+    "architectures": {"nasnet_mobile": {"training": {"epochs": 2}}},
 }
 
 
@@ -88,3 +90,72 @@ def test_one_namespace_reruns_alone(trained, kedro_project):
             session.run(pipeline_names=["training"], namespaces=["mobilenet_v2.public"])
     assert target.exists()
     assert os.stat(other).st_mtime_ns == other_mtime
+
+
+TINY_OPTIMIZATION = {
+    **TINY_TRAINING,
+    "optimization": {
+        "fine_tuning": {"max_steps_per_epoch": 4},
+        "pruning": {"frequency": 1, "end_fraction": 0.5},
+        "representative_images": 8,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def optimized(trained):
+    """Every technique on MobileNetV3-Small (custom layers for hard-swish, Multiply configs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(trained)
+        with KedroSession.create(project_path=trained, runtime_params=TINY_OPTIMIZATION) as s:
+            s.run(pipeline_names=["optimization"], namespaces=["mobilenet_v3_small.public"])
+    rows = []
+    for report in sorted((trained / "data/07_model_output/optimization").glob("*.json")):
+        rows.extend(json.loads(report.read_text()))
+    return trained, pd.DataFrame(rows).set_index(["technique", "quantization"])
+
+
+def test_every_technique_writes_its_files_with_specs(optimized):
+    from pediatric_emotion.datasets import load_tflite
+
+    root, table = optimized
+    assert set(table.index) == {
+        ("baseline", "float32"),
+        ("baseline", "dynamic_range"),
+        ("baseline", "float16"),
+        ("baseline", "int8"),
+        ("pruned", "float32"),
+        ("pruned", "int8"),
+        ("clustered", "float32"),
+        ("clustered", "int8"),
+        ("qat", "int8"),
+        ("pqat", "int8"),
+        ("cqat", "int8"),
+        ("pcqat", "int8"),
+    }
+    assert (table["status"] == "ok").all(), table[table["status"] != "ok"]["reason"].to_dict()
+    for (technique, quantization), row in table.iterrows():
+        assert row["tflite_path"] == (
+            f"data/06_models/tflite/mobilenet_v3_small.public/{technique}/{quantization}.tflite"
+        )
+        model = load_tflite(root / row["tflite_path"])
+        assert model.spec["labels"][:3] == ["neutral", "fear", "happy"]
+        assert model.spec["technique"] == technique
+        assert model.spec["input"]["shape"] == [1, 32, 32, 3]
+        assert len(model.content) == row["size_bytes"]
+        assert (root / row["tflite_path"]).with_suffix(".labels.txt").exists()
+        if quantization == "int8":
+            assert row["weight_dtypes"] == "int8" and row["input_dtype"] == "int8"
+            assert model.spec["input"]["quantization"]["scale"] > 0
+
+
+def test_each_technique_leaves_its_mark_in_the_weights(optimized):
+    _, table = optimized
+    for technique in ("pruned", "pqat", "pcqat"):
+        assert table.loc[(technique, "int8"), "sparsity"] == pytest.approx(0.5, abs=0.03)
+    assert table.loc[("baseline", "float32"), "sparsity"] < 0.05
+    for technique in ("clustered", "cqat", "pcqat"):
+        assert table.loc[(technique, "int8"), "max_unique_per_channel"] <= 16
+    assert table.loc[("baseline", "int8"), "max_unique_per_channel"] > 16
+    int8, float32 = (table.loc[("baseline", q), "size_bytes"] for q in ("int8", "float32"))
+    assert int8 < 0.35 * float32

@@ -6,13 +6,15 @@ from kedro.framework.project import configure_project
 from pediatric_emotion.pipeline_registry import register_pipelines
 
 
-def test_default_runs_everything_but_demo_data():
+def test_default_runs_everything_but_demo_data_and_optimization():
     configure_project("pediatric_emotion")
     pipelines = register_pipelines()
-    assert {"demo_data", "label_harmonization", "__default__"} <= set(pipelines)
+    assert {"demo_data", "label_harmonization", "optimization", "__default__"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert {node.name for node in pipelines["label_harmonization"].nodes} <= default_nodes
+    assert {node.name for node in pipelines["training"].nodes} <= default_nodes
     assert not {node.name for node in pipelines["demo_data"].nodes} & default_nodes
+    assert not {node.name for node in pipelines["optimization"].nodes} & default_nodes
 
 
 def test_registry_and_settings_do_not_import_tensorflow(project_root):

@@ -10,6 +10,9 @@ from pediatric_emotion.config import ProjectConfigLoader
 # Kedro 1.7 calls OmegaConf's deprecated register_new_resolver on every config load; the warning
 # is Kedro's to fix and says nothing a user can act on.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
+# The summary nodes gather `{arch}.{variant}.*` outputs of every namespace of the grid, which is
+# what namespaces are for; Kedro warns about any dotted name read outside its own namespace.
+warnings.filterwarnings("ignore", message="One or more dataset names contain", category=UserWarning)
 
 HOOKS: tuple = ()
 

@@ -1,5 +1,5 @@
-"""Kedro datasets of this project: atomic variants of kedro-datasets' file datasets, and a folder of
-files written as one unit."""
+"""Kedro datasets of this project: atomic variants of kedro-datasets' file datasets, a folder of
+files written as one unit, and TFLite models with their preprocessing spec."""
 
 from pediatric_emotion.datasets.atomic import (
     AtomicCSVDataset,
@@ -8,6 +8,13 @@ from pediatric_emotion.datasets.atomic import (
     AtomicParquetDataset,
 )
 from pediatric_emotion.datasets.file_tree import FileTree, FileTreeDataset
+from pediatric_emotion.datasets.tflite import (
+    TFLiteModel,
+    TFLiteModelDataset,
+    embed_spec,
+    load_tflite,
+    read_embedded_spec,
+)
 
 __all__ = [
     "AtomicCSVDataset",
@@ -16,4 +23,9 @@ __all__ = [
     "AtomicParquetDataset",
     "FileTree",
     "FileTreeDataset",
+    "TFLiteModel",
+    "TFLiteModelDataset",
+    "embed_spec",
+    "load_tflite",
+    "read_embedded_spec",
 ]

@@ -302,6 +302,14 @@ def set_base_trainable(
     )
 
 
+def uncompiled_copy(model: keras.Model) -> keras.Model:
+    """The same graph and weights without optimizer state, sharing no layer with
+    ``model``: smaller files that load fast, and a model that wrappers may change freely."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def count_params(model: keras.Model, *, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only the trainable ones if ``trainable_only``)."""
     variables = model.trainable_weights if trainable_only else model.weights

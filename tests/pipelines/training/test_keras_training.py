@@ -6,14 +6,15 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 import tf_keras as keras
 
-from pediatric_emotion.modeling.architectures import build_classifier, get_base
+from pediatric_emotion.modeling.architectures import build_classifier, get_base, uncompiled_copy
 from pediatric_emotion.pipelines.training.keras_training import (
+    ValidationMonitor,
     device_strategy,
     fit_classifier,
     set_batch_norm_momentum,
-    uncompiled_copy,
 )
 
 ARCHITECTURE = {
@@ -111,3 +112,23 @@ def test_batch_norm_momentum_and_uncompiled_copy():
     assert copy.optimizer is None
     x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     assert np.allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_early_stopping_waits_for_start_epoch() -> None:
+    """A model that never improves is stopped after `patience` epochs, not before `start_epoch`."""
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    features = np.zeros((6, 2), dtype=np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    for start_epoch, expected_epochs in ((0, 2), (4, 4)):
+        monitor = ValidationMonitor(
+            tf.data.Dataset.from_tensor_slices(features).batch(6),
+            labels,
+            patience=1,
+            min_delta=0.0,
+            start_epoch=start_epoch,
+        )
+        monitor.start_phase("scratch", early_stopping=True)
+        model.fit(features, labels, epochs=10, verbose=0, callbacks=[monitor])
+        assert len(monitor.rows) == expected_epochs, start_epoch

@@ -47,6 +47,7 @@ def test_each_cell_is_one_namespace_with_its_own_parameters(project_root, monkey
             f"{namespace}.training_metrics",
         ]
         assert train.func.keywords["cell"] == {"architecture": arch, "variant": variant}
+        assert train.func.__name__ == "train_classifier"
     summary = pipeline.filter(node_names=["summarize_training_node"]).nodes[0]
     assert len(summary.inputs) == len(cells)
     assert pipeline.outputs() >= {"training_summary"}

@@ -24,6 +24,7 @@ from pediatric_emotion.modeling.architectures import (
     build_classifier,
     resolve_weights,
     set_base_trainable,
+    uncompiled_copy,
 )
 from pediatric_emotion.modeling.inputs import (
     Preprocessing,
@@ -65,7 +66,8 @@ def device_strategy(settings: Mapping[str, Any]):
 class ValidationMonitor(keras.callbacks.Callback):
     """Validation loss, accuracy and balanced accuracy at the end of every epoch, in one pass;
     keeps the best weights by balanced accuracy; stops after ``patience`` epochs without a gain
-    of ``min_delta`` when ``early_stopping`` is on."""
+    of ``min_delta`` when ``early_stopping`` is on, never before epoch ``start_epoch`` of a phase
+    (from scratch, models sit near chance for a few epochs before they take off)."""
 
     def __init__(
         self,
@@ -74,10 +76,12 @@ class ValidationMonitor(keras.callbacks.Callback):
         *,
         patience: int,
         min_delta: float,
+        start_epoch: int = 0,
     ) -> None:
         super().__init__()
         self.dataset, self.labels = dataset, labels
         self.patience, self.min_delta = int(patience), float(min_delta)
+        self.start_epoch = int(start_epoch)
         self.early_stopping = False
         self.best_score, self.best_epoch, self.best_weights = -math.inf, 0, None
         self.waited = 0
@@ -120,7 +124,11 @@ class ValidationMonitor(keras.callbacks.Callback):
             self.waited = 0
         else:
             self.waited += 1
-            if self.early_stopping and self.waited >= self.patience:
+            if (
+                self.early_stopping
+                and self.waited >= self.patience
+                and epoch + 1 >= self.start_epoch
+            ):
                 logger.info(
                     "Early stop: no better val balanced accuracy for %d epochs", self.waited
                 )
@@ -134,13 +142,6 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
-
-
-def uncompiled_copy(model: keras.Model) -> keras.Model:
-    """The same graph and weights without optimizer state: smaller files that load fast."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _phases(settings: Mapping[str, Any], pretrained: bool) -> list[dict[str, Any]]:
@@ -215,6 +216,7 @@ def fit_classifier(
         val_labels,
         patience=int(early.get("patience", 1_000_000)),
         min_delta=float(early.get("min_delta", 0.0)),
+        start_epoch=int(early.get("start_epoch", 0)),
     )
     with device_strategy(settings) as strategy:
         with strategy.scope():

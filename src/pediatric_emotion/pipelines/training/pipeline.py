@@ -1,10 +1,9 @@
 """Training: one template pipeline, stamped out per ``{arch}.{variant}`` namespace of the grid in
 conf/base/parameters_training.yml, plus a summary of the whole grid."""
 
-from functools import partial
-
 from kedro.pipeline import Node, Pipeline
 
+from pediatric_emotion.pipelines.node_functions import bind
 from pediatric_emotion.pipelines.training.grid import training_cells
 from pediatric_emotion.pipelines.training.nodes import (
     plot_learning_curve,
@@ -25,7 +24,7 @@ def cell_template(architecture: str, variant: str) -> Pipeline:
                 name="select_training_examples_node",
             ),
             Node(
-                func=partial(
+                func=bind(
                     train_classifier, cell={"architecture": architecture, "variant": variant}
                 ),
                 inputs={

@@ -1,0 +1,131 @@
+"""Keras classifier -> TFLite flatbuffer, and the spec an app needs to run it.
+
+Quantizations (``optimization_summary.quantization``):
+
+- ``float32``: plain conversion;
+- ``dynamic_range``: weights int8, activations float (no representative data);
+- ``float16``: weights float16;
+- ``int8``: full integer (weights and activations int8, integer-only ops) with int8 or uint8
+  input and output; post-training from representative images, or from the ranges a
+  quantization-aware model learned.
+
+The spec (:func:`tflite_spec`) says everything needed to feed the file without this code: class
+labels in output order, the input size and colour order, the pixel scaling
+(``x = pixel * scale + offset`` on RGB 0-255 pixels), the input/output quantization parameters,
+and how the face crop was made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from pediatric_emotion.modeling.inputs import Preprocessing
+from pediatric_emotion.modeling.quantizable import CUSTOM_OBJECTS
+from pediatric_emotion.modeling.tflite_inspection import input_output_details
+
+logger = logging.getLogger(__name__)
+
+QUANTIZATIONS: tuple[str, ...] = ("float32", "dynamic_range", "float16", "int8")
+IO_DTYPES: dict[str, Any] = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}
+SPEC_FORMAT = "pediatric_emotion.tflite_spec/1"
+
+
+def convert_to_tflite(
+    model: keras.Model,
+    quantization: str,
+    *,
+    representative_images: np.ndarray | None = None,
+    io_dtype: str = "int8",
+    quantization_aware: bool = False,
+) -> bytes:
+    """Convert ``model`` to a TFLite flatbuffer with one of :data:`QUANTIZATIONS`.
+
+    ``int8`` needs ``representative_images`` (model-ready float32 inputs, a few hundred at most;
+    a ``quantization_aware`` model keeps the ranges it learned). ``io_dtype`` is the int8
+    file's input and output type: int8, uint8 or float32 (float in and out, int8 inside).
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if io_dtype not in IO_DTYPES:
+        raise ValueError(f"io_dtype must be one of {sorted(IO_DTYPES)}, got {io_dtype!r}")
+    if quantization_aware and quantization != "int8":
+        raise ValueError("a quantization-aware model converts to int8 only")
+    with keras.utils.custom_object_scope(CUSTOM_OBJECTS):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        # The converter wants representative data for integer-only ops even from a
+        # quantization-aware model (it calibrates only what the model did not learn).
+        if representative_images is None or len(representative_images) == 0:
+            raise ValueError("int8 conversion needs representative images")
+        images = np.asarray(representative_images, dtype=np.float32)
+
+        def representative() -> Iterator[list[np.ndarray]]:
+            for image in images:
+                yield [image[np.newaxis]]
+
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = IO_DTYPES[io_dtype]
+        converter.inference_output_type = IO_DTYPES[io_dtype]
+    content = converter.convert()
+    logger.debug("%s -> TFLite %s: %d bytes", model.name, quantization, len(content))
+    return content
+
+
+def tflite_spec(
+    content: bytes,
+    *,
+    labels: list[str],
+    preprocessing: Preprocessing,
+    face_crop: Mapping[str, Any],
+    description: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The spec of one TFLite file: what to feed it and how to read what it returns.
+
+    ``description`` (architecture, variant, technique, quantization, ...) is copied in as is.
+    """
+    details = input_output_details(content)
+    inputs, outputs = details["input"], details["output"]
+    if outputs["shape"][-1] != len(labels):
+        raise ValueError(
+            f"the model has {outputs['shape'][-1]} outputs but {len(labels)} labels were given"
+        )
+    return {
+        "format": SPEC_FORMAT,
+        **dict(description),
+        "labels": list(labels),
+        "input": {
+            **inputs,
+            "colour_order": "RGB",
+            "layout": "NHWC",
+            "pixel_range": [0, 255],
+            "scale": preprocessing.scale,
+            "offset": preprocessing.offset,
+            "recipe": (
+                "crop the face as in face_crop, resize to the input size (bilinear, "
+                "antialiased), x = pixel * scale + offset; for an int8/uint8 input, "
+                "q = round(x / quantization.scale + quantization.zero_point)"
+            ),
+        },
+        "output": {
+            **outputs,
+            "activation": "softmax",
+            "recipe": "for int8/uint8: p = (q - quantization.zero_point) * quantization.scale",
+        },
+        "face_crop": {
+            "size": int(face_crop.get("size", preprocessing.image_size)),
+            "margin": float(face_crop.get("margin", 0.0)),
+            "shape": "square around the detected face box, margin on each side as a fraction of "
+            "the box's longer side, replicate padding outside the image",
+        },
+    }

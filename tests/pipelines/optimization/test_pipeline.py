@@ -1,0 +1,112 @@
+"""The optimization pipeline as Kedro sees it: one node per technique in every namespace of the
+grid, configuration checked when the pipeline is built, the summary table, the catalog patterns."""
+
+import re
+
+import pandas as pd
+import pytest
+import yaml
+
+from pediatric_emotion.pipelines.optimization.nodes import SUMMARY_COLUMNS, summarize_optimization
+from pediatric_emotion.pipelines.optimization.pipeline import (
+    STARTS_FROM,
+    configured_techniques,
+    create_pipeline,
+    optimized_cells,
+)
+from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from tests.pipelines.training.test_pipeline import _kedro
+
+
+def test_every_cell_gets_every_technique_in_its_namespace(project_root, monkeypatch):
+    monkeypatch.chdir(project_root)
+    parameters = load_project_parameters(project_root)
+    pipeline = create_pipeline()
+    techniques = configured_techniques(parameters)
+    assert techniques == list(STARTS_FROM)  # the default runs all seven
+    for arch, variant in optimized_cells(parameters):
+        namespace = f"{arch}.{variant}"
+        for technique in techniques:
+            node = pipeline.filter(node_names=[f"{namespace}.{technique}_node"]).nodes[0]
+            source = STARTS_FROM[technique]
+            model = f"{namespace}.model" if source is None else f"{namespace}.{source}_model"
+            assert node.inputs[0] == model
+            assert f"{namespace}.training_examples" in node.inputs
+            assert f"params:architectures.{arch}" in node.inputs
+            assert f"{namespace}.{technique}_tflite" in node.outputs
+            assert node.func.keywords["cell"] == {"architecture": arch, "variant": variant}
+            assert node.func.__name__ != "partial"
+    summary = pipeline.filter(node_names=["summarize_optimization_node"]).nodes[0]
+    assert len(summary.inputs) == len(optimized_cells(parameters)) * len(techniques)
+
+
+def test_technique_list_is_checked_when_the_pipeline_is_built():
+    with pytest.raises(ValueError, match="unknown"):
+        configured_techniques({"optimization": {"techniques": ["baseline", "distilled"]}})
+    with pytest.raises(ValueError, match="pqat starts from the pruned model"):
+        configured_techniques({"optimization": {"techniques": ["baseline", "pqat"]}})
+    assert configured_techniques({"optimization": {"techniques": ["clustered", "cqat"]}}) == [
+        "clustered",
+        "cqat",
+    ]
+
+
+def test_variants_select_the_cells_to_optimize(project_root):
+    parameters = load_project_parameters(project_root)
+    cells = training_cells(parameters)
+    parameters["optimization"]["variants"] = ["public"]
+    assert optimized_cells(parameters) == [(a, v) for a, v in cells if v == "public"]
+    parameters["optimization"]["variants"] = ["nope"]
+    with pytest.raises(ValueError, match="nope"):
+        optimized_cells(parameters)
+
+
+def _rows(arch, technique, quantization, size, gzipped, *, status="ok"):
+    return {
+        "architecture": arch,
+        "variant": "public",
+        "technique": technique,
+        "quantization": quantization,
+        "size_bytes": size,
+        "gzip_bytes": gzipped,
+        "status": status,
+    }
+
+
+def test_summary_sizes_are_relative_to_the_cells_float32_baseline():
+    table = summarize_optimization(
+        [_rows("a", "baseline", "float32", 1000, 900), _rows("a", "baseline", "int8", 260, 200)],
+        [_rows("a", "pruned", "float32", 1000, 450)],
+        [_rows("b", "baseline", "float32", 4000, 3600)],
+        [{**_rows("b", "qat", "int8", None, None, status="unsupported"), "reason": "why"}],
+    )
+    assert list(table.columns) == SUMMARY_COLUMNS
+    by_key = table.set_index(["architecture", "technique", "quantization"])
+    assert by_key.loc[("a", "baseline", "int8"), "size_vs_baseline_float32"] == 0.26
+    assert by_key.loc[("a", "pruned", "float32"), "gzip_vs_baseline_float32"] == 0.5
+    assert by_key.loc[("b", "baseline", "float32"), "size_vs_baseline_float32"] == 1.0
+    assert pd.isna(by_key.loc[("b", "qat", "int8"), "size_vs_baseline_float32"])
+    assert by_key.loc[("b", "qat", "int8"), "reason"] == "why"
+
+
+@pytest.mark.slow
+def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
+    stdout = _kedro(["catalog", "resolve-patterns", "-p", "optimization"], project_root)
+    start = re.search(r"^[A-Za-z_][\w.]*:$", stdout, flags=re.MULTILINE)
+    resolved = yaml.load(stdout[start.start() :], Loader=yaml.UnsafeLoader)  # our own CLI output
+    parameters = load_project_parameters(project_root)
+    for arch, variant in optimized_cells(parameters):
+        namespace = f"{arch}.{variant}"
+        for technique in configured_techniques(parameters):
+            files = resolved[f"{namespace}.{technique}_tflite"]
+            assert files["type"] == "partitions.PartitionedDataset"
+            assert files["path"].endswith(f"data/06_models/tflite/{namespace}/{technique}")
+            assert files["dataset"] == "pediatric_emotion.datasets.TFLiteModelDataset"
+            report = resolved[f"{namespace}.{technique}_report"]
+            assert report["filepath"].endswith(
+                f"data/07_model_output/optimization/{namespace}.{technique}.json"
+            )
+        assert resolved[f"{namespace}.pruned_model"]["type"] == "kedro.io.MemoryDataset"
+        assert resolved[f"{namespace}.training_examples"]["filepath"].endswith(
+            f"data/05_model_input/{namespace}.training_examples.parquet"
+        )
