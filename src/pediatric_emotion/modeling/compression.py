@@ -35,6 +35,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.experimental imp
 )
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 
+from pediatric_emotion.modeling import per_channel_clustering
 from pediatric_emotion.modeling.quantizable import (
     CUSTOM_OBJECTS,
     calibrate_activation_ranges,
@@ -42,6 +43,9 @@ from pediatric_emotion.modeling.quantizable import (
 )
 
 logger = logging.getLogger(__name__)
+# CQAT / PCQAT look clusters up per output channel; tfmot's loop over channels makes graphs of
+# tens of thousands of ops (see per_channel_clustering): use the vectorized lookup.
+per_channel_clustering.install()
 
 TECHNIQUES: tuple[str, ...] = ("baseline", "pruned", "clustered", "qat", "pqat", "cqat", "pcqat")
 CENTROID_INITS: dict[str, Any] = {
