@@ -8,6 +8,7 @@ from pediatric_emotion.datasets.atomic import (
     AtomicParquetDataset,
 )
 from pediatric_emotion.datasets.file_tree import FileTree, FileTreeDataset
+from pediatric_emotion.datasets.partitions import OptionalPartitionedDataset
 from pediatric_emotion.datasets.tflite import (
     TFLiteModel,
     TFLiteModelDataset,
@@ -23,6 +24,7 @@ __all__ = [
     "AtomicParquetDataset",
     "FileTree",
     "FileTreeDataset",
+    "OptionalPartitionedDataset",
     "TFLiteModel",
     "TFLiteModelDataset",
     "embed_spec",

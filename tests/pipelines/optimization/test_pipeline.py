@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pediatric_emotion.modeling.tflite_export import QUANTIZATIONS
 from pediatric_emotion.pipelines.optimization.nodes import SUMMARY_COLUMNS, summarize_optimization
 from pediatric_emotion.pipelines.optimization.pipeline import (
     STARTS_FROM,
@@ -99,7 +100,7 @@ def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
         namespace = f"{arch}.{variant}"
         for technique in configured_techniques(parameters):
             files = resolved[f"{namespace}.{technique}_tflite"]
-            assert files["type"] == "partitions.PartitionedDataset"
+            assert files["type"] == "pediatric_emotion.datasets.OptionalPartitionedDataset"
             assert files["path"].endswith(f"data/06_models/tflite/{namespace}/{technique}")
             assert files["dataset"] == "pediatric_emotion.datasets.TFLiteModelDataset"
             report = resolved[f"{namespace}.{technique}_report"]
@@ -110,3 +111,17 @@ def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
         assert resolved[f"{namespace}.training_examples"]["filepath"].endswith(
             f"data/05_model_input/{namespace}.training_examples.parquet"
         )
+
+
+def test_paper_environment_optimizes_every_cell_with_full_fine_tuning(project_root, monkeypatch):
+    base = load_project_parameters(project_root)
+    monkeypatch.setenv("KEDRO_ENV", "paper")
+    paper = load_project_parameters(project_root)
+    assert configured_techniques(paper) == configured_techniques(base)
+    # every file the demo run writes, and the rest: all four post-training quantizations
+    for technique, quantizations in base["optimization"]["quantizations"].items():
+        assert set(quantizations) <= set(paper["optimization"]["quantizations"][technique])
+    assert paper["optimization"]["quantizations"]["baseline"] == list(QUANTIZATIONS)
+    assert optimized_cells(paper) == training_cells(paper)
+    assert paper["optimization"]["fine_tuning"]["max_steps_per_epoch"] is None
+    assert paper["optimization"]["pruning"]["frequency"] == 100
