@@ -15,7 +15,11 @@ from pediatric_emotion.pipelines.optimization.nodes import (
     summarize_optimization,
     train_quantization_aware,
 )
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from pediatric_emotion.pipelines.training.grid import (
+    cell_parameters,
+    load_project_parameters,
+    training_cells,
+)
 
 # technique -> (the technique whose model it starts from, or None for the trained model)
 STARTS_FROM: dict[str, str | None] = {
@@ -107,14 +111,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             cell_template(arch, variant, techniques),
             namespace=f"{arch}.{variant}",
             inputs={"face_crops"},
-            parameters={
-                "params:architecture": f"params:architectures.{arch}",
-                "params:variant": f"params:variants.{variant}",
-                "params:training": "params:training",
-                "params:optimization": "params:optimization",
-                "params:emotions": "params:emotions",
-                "params:face_crop": "params:face_crop",
-            },
+            parameters=cell_parameters(
+                arch, variant, "training", "optimization", "emotions", "face_crop"
+            ),
         )
         for arch, variant in cells
     ]

@@ -39,3 +39,14 @@ def training_cells(parameters: dict[str, Any] | None = None) -> list[tuple[str, 
         if "." in name:
             raise ValueError(f"grid names cannot contain '.', it separates namespaces: {name!r}")
     return [(arch, variant) for arch in architectures for variant in variants]
+
+
+def cell_parameters(architecture: str, variant: str, *shared: str) -> dict[str, str]:
+    """Parameter mapping of one cell's namespaced pipeline: ``params:architecture`` and
+    ``params:variant`` to the cell's entries of the grid, and each ``shared`` top-level parameter
+    (``training``, ``emotions``, ...) to itself."""
+    return {
+        "params:architecture": f"params:architectures.{architecture}",
+        "params:variant": f"params:variants.{variant}",
+        **{f"params:{name}": f"params:{name}" for name in shared},
+    }

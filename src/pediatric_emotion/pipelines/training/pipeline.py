@@ -4,7 +4,7 @@ conf/base/parameters_training.yml, plus a summary of the whole grid."""
 from kedro.pipeline import Node, Pipeline
 
 from pediatric_emotion.pipelines.node_functions import bind
-from pediatric_emotion.pipelines.training.grid import training_cells
+from pediatric_emotion.pipelines.training.grid import cell_parameters, training_cells
 from pediatric_emotion.pipelines.training.nodes import (
     plot_learning_curve,
     select_training_examples,
@@ -56,12 +56,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             cell_template(arch, variant),
             namespace=f"{arch}.{variant}",
             inputs={"face_manifest", "face_crops"},
-            parameters={
-                "params:architecture": f"params:architectures.{arch}",
-                "params:variant": f"params:variants.{variant}",
-                "params:training": "params:training",
-                "params:emotions": "params:emotions",
-            },
+            parameters=cell_parameters(arch, variant, "training", "emotions"),
         )
         for arch, variant in cells
     ]
