@@ -40,6 +40,16 @@ def trained(kedro_project):
     (root / "conf/local/parameters_training.yml").write_text(
         yaml.safe_dump({"variants": {"public": {"roles": ["train"]}}})
     )
+    # conf/local replaces a whole top-level key: the base optimization settings, on this grid's
+    # one variant, writing every quantization of every technique (the demo run writes fewer)
+    optimization = yaml.safe_load((root / "conf/base/parameters_optimization.yml").read_text())
+    optimization["optimization"]["variants"] = ["public"]
+    optimization["optimization"]["quantizations"].update(
+        baseline=["float32", "dynamic_range", "float16", "int8"],
+        pruned=["float32", "int8"],
+        clustered=["float32", "int8"],
+    )
+    (root / "conf/local/parameters_optimization.yml").write_text(yaml.safe_dump(optimization))
     kedro_project("demo_data", runtime_params={"demo_data": {"scale": 0.15}})
     kedro_project("label_harmonization")
     kedro_project("training", runtime_params=TINY_TRAINING)

@@ -3,10 +3,8 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# Pipelines run on purpose only: demo_data makes inputs (`make run` runs it when they are absent);
-# optimization is not yet part of the default run: on 2 CPU cores it takes ~15 min per cell and
-# cluster-preserving QAT peaked near 24 GB for MobileNetV2 (see docs/optimization.md).
-NOT_IN_DEFAULT = ("demo_data", "optimization")
+# Pipelines run on purpose only: demo_data makes inputs (`make run` runs it when they are absent).
+NOT_IN_DEFAULT = ("demo_data",)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
