@@ -1,0 +1,7 @@
+"""Evaluation pipeline: every trained Keras model and every TFLite file on the test role (CAFE,
+or the CAFE-like demo set) and the validation split; metrics with subject-bootstrap intervals,
+subgroups, compression cost, confusion matrices, and the study's published numbers beside ours."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
