@@ -47,7 +47,8 @@ COMPRESSED_OPS = ("CONV_2D", "FULLY_CONNECTED")
 
 
 def _model() -> keras.Model:
-    """Conv-BN-ReLU, depthwise, pointwise, pooled head: the layer kinds of the mobile nets."""
+    """Conv-BN-ReLU, depthwise, pointwise, squeeze-excite, pooled head: the layer kinds of the
+    mobile nets."""
     inputs = keras.Input((SIZE, SIZE, 3), name="image")
     x = keras.layers.Conv2D(16, 3, strides=2, use_bias=False, name="stem")(inputs)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
@@ -58,6 +59,13 @@ def _model() -> keras.Model:
     x = keras.layers.Conv2D(32, 1, use_bias=False, name="pointwise")(x)
     x = keras.layers.BatchNormalization(name="pointwise_bn")(x)
     x = keras.layers.ReLU(6.0)(x)
+    # squeeze-and-excitation as in MobileNetV3: a 1x1 Conv2D + ReLU on the pooled map
+    se = keras.layers.GlobalAveragePooling2D(keepdims=True, name="se_pool")(x)
+    se = keras.layers.Conv2D(8, 1, name="squeeze")(se)
+    se = keras.layers.ReLU(name="squeeze_relu")(se)
+    se = keras.layers.Conv2D(32, 1, name="excite")(se)
+    se = keras.layers.Activation("sigmoid", name="excite_sigmoid")(se)
+    x = keras.layers.Multiply(name="se_scale")([x, se])
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = keras.layers.Dense(CLASSES, name="head_logits")(x)
     outputs = keras.layers.Activation("softmax", name="head_softmax")(x)
@@ -125,7 +133,7 @@ def _max_unique_per_channel(content: bytes) -> int:
 
 
 def test_only_kernels_tfmot_compresses_are_wrapped(trained: keras.Model) -> None:
-    expected = ["stem", "pointwise", "head_logits"]  # depthwise kernels stay dense
+    expected = ["stem", "pointwise", "squeeze", "excite", "head_logits"]  # depthwise stays dense
     assert prunable_layer_names(trained) == expected
     assert clusterable_layer_names(trained) == expected
 

@@ -30,6 +30,7 @@ import tf_keras as keras
 from tf_keras.src.applications import mobilenet_v3
 
 from pediatric_emotion.modeling.architectures import build_classifier
+from pediatric_emotion.modeling.quantize_layout import KeepWeightsScheme
 
 logger = logging.getLogger(__name__)
 
@@ -252,9 +253,9 @@ def calibrate_activation_ranges(
 
 def quantize_for_training(model: keras.Model, scheme: Any = None) -> keras.Model:
     """Quantization-aware copy of ``model`` (annotated here, then tfmot's ``quantize_apply`` with
-    ``scheme``: the default 8-bit one, or a collaborative prune/cluster-preserving scheme)."""
+    ``scheme``: the default 8-bit one, or a collaborative prune/cluster-preserving scheme), laid
+    out by :class:`KeepWeightsLayoutTransform` so a convolution feeding a ReLU keeps its weight
+    quantizer (tfmot drops it; see modeling/quantize_layout.py)."""
     annotated = annotate_for_quantization(model)
     with tfmot.quantization.keras.quantize_scope(CUSTOM_OBJECTS):
-        if scheme is None:
-            return tfmot.quantization.keras.quantize_apply(annotated)
-        return tfmot.quantization.keras.quantize_apply(annotated, scheme)
+        return tfmot.quantization.keras.quantize_apply(annotated, KeepWeightsScheme(scheme))
