@@ -4,7 +4,9 @@
 The LiteRT loop does what benchmark_model does: random inputs set once, ``warmup_runs`` invokes,
 then ``runs`` timed invokes; init is interpreter creation plus ``allocate_tensors``. Memory is the
 peak resident set growth from before the interpreter is created to the last run (Linux: the
-``VmHWM`` high-water mark, reset through ``/proc/self/clear_refs``; NaN elsewhere).
+``VmHWM`` high-water mark, reset through ``/proc/self/clear_refs`` after freed heap pages are
+handed back with glibc's ``malloc_trim``; NaN elsewhere). The model bytes are already in memory
+and do not count.
 
 Host timings do not predict phone timings: x86 runs int8 through other kernels than an ARM phone
 (int8 can be slower than float32 here).
@@ -12,6 +14,9 @@ Host timings do not predict phone timings: x86 runs int8 through other kernels t
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import importlib.metadata
 import os
 import platform
@@ -101,6 +106,13 @@ def _status_mb(field: str) -> float:
 
 
 def _reset_peak_rss() -> bool:
+    """Hand freed heap pages back (glibc ``malloc_trim``), so what the next interpreter allocates
+    shows as growth, then reset the high-water mark to the current RSS."""
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
