@@ -1,0 +1,275 @@
+"""The leaderboard: one row per arch, variant, technique and quantization, joining the training
+summary (parameters, image counts), the optimization summary (file, size, gzip size, status), the
+evaluation metrics (balanced accuracy with its interval, macro F1, per split) and the profiling
+results (one latency per file, from the configured target and runner).
+
+Any input may lack rows (a cell not optimized, a file not profiled): those values are NaN. An input
+missing a column this join reads fails, naming the table and the column.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+KEYS = ["arch", "variant", "technique", "quantization"]
+KERAS = ("keras", "float32")  # the cell's float Keras model (evaluation's technique/quantization)
+# metric in evaluation_metrics -> leaderboard column stem; CI columns for those in WITH_CI
+METRICS = {
+    "balanced_accuracy": "balanced_accuracy",
+    "macro_f1": "macro_f1",
+    "accuracy": "accuracy",
+    "ece": "ece",
+    "n_images": "n_images",
+    "n_subjects": "n_subjects",
+}
+WITH_CI = ("balanced_accuracy", "macro_f1")
+SPLITS = ("test", "val")
+LATENCY_TARGETS = ("auto", "phone", "host")
+LATENCY_FIGURES = ["p50_ms", "avg_ms", "p90_ms", "mem_mb"]
+
+REQUIRED = {
+    "training_summary": ["architecture", "variant", "params"],
+    "optimization_summary": [
+        "architecture",
+        "variant",
+        "technique",
+        "quantization",
+        "tflite_path",
+        "size_bytes",
+        "gzip_bytes",
+        "status",
+        "reason",
+    ],
+    "evaluation_metrics": [*KEYS, "split", "metric", "value", "ci_low", "ci_high"],
+    "profiling_results": [*KEYS, "target_kind", "target", "runner", "threads", "delegate"],
+    "subgroup_metrics": [*KEYS, "split", "grouping", "group", "metric", "value", "note"],
+    "confusion_matrices": [*KEYS, "split", "true", "predicted", "count"],
+    "published_comparison": ["source", "model", "version", "copy", "metric", "value"],
+}
+
+
+def metric_columns(split: str) -> list[str]:
+    """The leaderboard's metric columns of one split."""
+    columns = []
+    for stem in METRICS.values():
+        columns.append(f"{split}_{stem}")
+        if stem in WITH_CI:
+            columns += [f"{split}_{stem}_ci_low", f"{split}_{stem}_ci_high"]
+    return columns
+
+
+# whole numbers, kept as such in the CSV (nullable: a missing value stays empty)
+COUNTS = [
+    "params",
+    "train_images",
+    "val_images",
+    "size_bytes",
+    "gzip_bytes",
+    *[f"{split}_{stem}" for split in SPLITS for stem in ("n_images", "n_subjects")],
+]
+LEADERBOARD_COLUMNS = [
+    *KEYS,
+    "status",
+    "reason",
+    "params",
+    "train_images",
+    "val_images",
+    "size_bytes",
+    "gzip_bytes",
+    "size_vs_baseline_float32",
+    "input_dtype",
+    *metric_columns("test"),
+    *metric_columns("val"),
+    "latency_ms",
+    *LATENCY_FIGURES,
+    "latency_target",
+    "latency_target_kind",
+    "tflite_path",
+    "recommended",
+    "pareto_latency",
+    "pareto_size",
+]
+
+
+def check_columns(table: pd.DataFrame, name: str, columns: Iterable[str] | None = None) -> None:
+    """Fail naming the table and the first missing column."""
+    wanted = list(REQUIRED[name] if columns is None else columns)
+    missing = [column for column in wanted if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{name}: missing column {missing[0]!r}"
+            + (f" (and {missing[1:]})" if len(missing) > 1 else "")
+            + f"; it has {list(table.columns)}"
+        )
+
+
+def _keyed(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``table`` with its key columns as strings (a CSV column of NaN reads as float)."""
+    table = table.copy()
+    for key in keys:
+        table[key] = table[key].map(lambda v: None if pd.isna(v) else str(v)).astype("object")
+    return table
+
+
+def _unique(table: pd.DataFrame, keys: Sequence[str], name: str) -> pd.DataFrame:
+    duplicated = table.duplicated(list(keys), keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, list(keys)].iloc[0].tolist()
+        raise ValueError(f"{name}: {int(duplicated.sum())} rows share a key, e.g. {first}")
+    return table
+
+
+def _metrics_wide(evaluation_metrics: pd.DataFrame) -> pd.DataFrame:
+    """evaluation_metrics (long) -> one row per model, ``{split}_{metric}[_ci_low|_ci_high]``."""
+    rows = evaluation_metrics[
+        evaluation_metrics["split"].isin(SPLITS)
+        & evaluation_metrics["metric"].isin(list(METRICS))
+        & (evaluation_metrics["technique"] != "peer")
+    ]
+    rows = _unique(rows, [*KEYS, "split", "metric"], "evaluation_metrics")
+    wide = pd.DataFrame(columns=KEYS)
+    if len(rows):
+        values = rows.pivot_table(
+            index=KEYS,
+            columns=["split", "metric"],
+            values=["value", "ci_low", "ci_high"],
+            aggfunc="first",
+        )
+        flat = {}
+        for kind, split, metric in values.columns:
+            stem = f"{split}_{METRICS[metric]}"
+            if kind == "value":
+                flat[(kind, split, metric)] = stem
+            elif metric in WITH_CI:
+                flat[(kind, split, metric)] = f"{stem}_{kind}"
+        values = values[list(flat)]
+        values.columns = list(flat.values())
+        wide = values.reset_index()
+    columns = [*metric_columns("test"), *metric_columns("val")]
+    return wide.reindex(columns=[*KEYS, *columns])
+
+
+def _latency_kind(profiling: pd.DataFrame, target: str) -> str:
+    if target not in LATENCY_TARGETS:
+        raise ValueError(f"reporting.latency.target: {target!r} is not one of {LATENCY_TARGETS}")
+    if target == "auto":
+        return "phone" if (profiling["target_kind"] == "phone").any() else "host"
+    return target
+
+
+def select_latency(profiling_results: pd.DataFrame, latency: Mapping[str, Any]) -> pd.DataFrame:
+    """One profiling row per file: the configured target kind (``auto``: the phone when the table
+    has phone rows, else the host), the first runner in ``runners`` that timed it; its
+    ``column`` as ``latency_ms`` and a ``latency_target`` description."""
+    column = str(latency.get("column", "p50_ms"))
+    check_columns(profiling_results, "profiling_results", [column])
+    kind = _latency_kind(profiling_results, str(latency.get("target", "auto")))
+    runners = list(latency.get("runners") or ["benchmark_model", "litert"])
+    rows = profiling_results[profiling_results["target_kind"] == kind].copy()
+    rows["_rank"] = rows["runner"].map({r: i for i, r in enumerate(runners)}).fillna(len(runners))
+    rows = rows.sort_values("_rank", kind="stable").drop_duplicates(KEYS, keep="first")
+    figures = rows.reindex(columns=[*KEYS, *LATENCY_FIGURES])
+    figures["latency_ms"] = pd.to_numeric(rows[column], errors="coerce")
+    figures["latency_target_kind"] = kind
+    figures["latency_target"] = [
+        f"{kind}: {r.target} ({r.runner}, {r.delegate}, {r.threads} threads)"
+        for r in rows.itertuples()
+    ]
+    return figures
+
+
+def join_leaderboard(
+    training_summary: pd.DataFrame,
+    optimization_summary: pd.DataFrame,
+    evaluation_metrics: pd.DataFrame,
+    profiling_results: pd.DataFrame,
+    latency: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The leaderboard without its flags: every model any table names (Keras models as
+    technique ``keras``, quantization ``float32``), the cell's parameters on each of its rows."""
+    for name, table in (
+        ("training_summary", training_summary),
+        ("optimization_summary", optimization_summary),
+        ("evaluation_metrics", evaluation_metrics),
+        ("profiling_results", profiling_results),
+    ):
+        check_columns(table, name)
+    cell = ["arch", "variant"]
+    training = _keyed(training_summary.rename(columns={"architecture": "arch"}), cell)
+    training = _unique(training, cell, "training_summary")
+    training = training.reindex(columns=[*cell, "params", "train_images", "val_images"])
+    files = _keyed(optimization_summary.rename(columns={"architecture": "arch"}), KEYS)
+    files = _unique(files, KEYS, "optimization_summary")
+    files = files.reindex(
+        columns=[
+            *KEYS,
+            "status",
+            "reason",
+            "size_bytes",
+            "gzip_bytes",
+            "size_vs_baseline_float32",
+            "input_dtype",
+            "tflite_path",
+        ]
+    )
+    metrics = _metrics_wide(_keyed(evaluation_metrics, KEYS))
+    timing = select_latency(_keyed(profiling_results, KEYS), latency)
+    keras = training[cell].assign(technique=KERAS[0], quantization=KERAS[1])
+    keys = pd.concat(
+        [keras, files[KEYS], metrics[KEYS], timing[KEYS]], ignore_index=True
+    ).drop_duplicates()
+    keys = keys[keys[cell].notna().all(axis=1)]
+    table = (
+        keys.merge(training, on=cell, how="left")
+        .merge(files, on=KEYS, how="left")
+        .merge(metrics, on=KEYS, how="left")
+        .merge(timing, on=KEYS, how="left")
+    )
+    is_keras = (table["technique"] == KERAS[0]) & (table["quantization"] == KERAS[1])
+    table.loc[is_keras & table["status"].isna(), "status"] = "ok"
+    table.loc[~is_keras & table["status"].isna(), "status"] = "not in optimization_summary"
+    table["recommended"] = False
+    table["pareto_latency"] = False
+    table["pareto_size"] = False
+    table = (
+        table.assign(_file=~is_keras)
+        .sort_values(["arch", "variant", "_file", "technique", "quantization"], kind="stable")
+        .reindex(columns=LEADERBOARD_COLUMNS)
+        .reset_index(drop=True)
+    )
+    for column in COUNTS:
+        table[column] = pd.to_numeric(table[column], errors="coerce").round().astype("Int64")
+    logger.info(
+        "Leaderboard: %d rows (%d TFLite files, %d with a latency, %d with test metrics)",
+        len(table),
+        int(is_tflite_file(table).sum()),
+        int(table["latency_ms"].notna().sum()),
+        int(table["test_balanced_accuracy"].notna().sum()),
+    )
+    return table
+
+
+def is_tflite_file(leaderboard: pd.DataFrame) -> pd.Series:
+    """Rows that are exported TFLite files (written by the optimization pipeline)."""
+    return (
+        (leaderboard["technique"] != KERAS[0])
+        & (leaderboard["status"] == "ok")
+        & leaderboard["tflite_path"].notna()
+    )
+
+
+def model_name(row: Mapping[str, Any]) -> str:
+    """``arch.variant technique quantization``."""
+    return f"{row['arch']}.{row['variant']} {row['technique']} {row['quantization']}"
+
+
+def numbers(column: pd.Series) -> np.ndarray:
+    """A column as float64, NaN where it is empty (nullable integers included)."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

@@ -1,0 +1,59 @@
+"""Reporting: the grid-wide tables of training, optimization, evaluation and profiling joined into
+the leaderboard and the recommendation; the Pareto plots; the HTML report; the model cards."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from pediatric_emotion.pipelines.reporting.nodes import (
+    build_leaderboard,
+    build_report,
+    plot_pareto_fronts,
+    write_model_cards,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Four nodes on the grid's tables (no per-cell nodes: the tables hold every cell)."""
+    return Pipeline(
+        [
+            Node(
+                func=build_leaderboard,
+                inputs=[
+                    "training_summary",
+                    "optimization_summary",
+                    "evaluation_metrics",
+                    "profiling_results",
+                    "params:reporting",
+                ],
+                outputs=["leaderboard", "recommendation"],
+                name="build_leaderboard_node",
+            ),
+            Node(
+                func=plot_pareto_fronts,
+                inputs=["leaderboard", "params:reporting"],
+                outputs="pareto_plots",
+                name="plot_pareto_fronts_node",
+            ),
+            Node(
+                func=write_model_cards,
+                inputs=["leaderboard", "subgroup_metrics", "params:reporting", "params:variants"],
+                outputs="model_cards",
+                name="write_model_cards_node",
+            ),
+            Node(
+                func=build_report,
+                inputs={
+                    "leaderboard": "leaderboard",
+                    "recommendation": "recommendation",
+                    "subgroup_metrics": "subgroup_metrics",
+                    "confusion_matrices": "confusion_matrices",
+                    "published_comparison": "published_comparison",
+                    "reporting": "params:reporting",
+                    "emotions": "params:emotions",
+                },
+                outputs="report_html",
+                name="build_report_node",
+            ),
+        ]
+    )

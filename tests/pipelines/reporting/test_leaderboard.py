@@ -1,0 +1,129 @@
+"""The leaderboard join on hand-made tables: exact values, missing parts as NaN, malformed input
+named."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pediatric_emotion.pipelines.reporting.leaderboard import (
+    LEADERBOARD_COLUMNS,
+    join_leaderboard,
+    select_latency,
+)
+from pediatric_emotion.pipelines.reporting.nodes import build_leaderboard
+from tests.pipelines.reporting.conftest import FOLDER
+
+LATENCY = {"column": "p50_ms", "target": "auto", "runners": ["benchmark_model", "litert"]}
+INPUTS = ("training_summary", "optimization_summary", "evaluation_metrics", "profiling_results")
+
+
+def _join(tables, latency=LATENCY):
+    return join_leaderboard(*(tables[name] for name in INPUTS), latency)
+
+
+def test_one_row_per_model_with_the_values_of_every_table(tables):
+    board = _join(tables)
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    keys = board[["arch", "variant", "technique", "quantization"]].values.tolist()
+    assert keys == [
+        ["big", "demo", "keras", "float32"],
+        ["net", "demo", "keras", "float32"],
+        ["net", "demo", "baseline", "float32"],
+        ["net", "demo", "baseline", "int8"],
+        ["net", "demo", "pruned", "int8"],
+    ]  # the peer of evaluation_metrics is not a leaderboard row
+    rows = board.set_index(["arch", "technique", "quantization"])
+    int8 = rows.loc[("net", "baseline", "int8")]
+    assert int8["params"] == 1000  # the cell's, carried to its files
+    assert (int8["size_bytes"], int8["gzip_bytes"]) == (1500, 1200)
+    assert int8["tflite_path"] == f"{FOLDER}/int8.tflite"
+    assert int8[
+        [
+            "test_balanced_accuracy",
+            "test_balanced_accuracy_ci_low",
+            "test_balanced_accuracy_ci_high",
+        ]
+    ].tolist() == pytest.approx([0.48, 0.38, 0.58])
+    assert int8["test_macro_f1"] == pytest.approx(0.44)
+    assert int8["val_balanced_accuracy"] == pytest.approx(0.52)
+    assert int8["test_n_images"] == 160 and int8["test_n_subjects"] == 20
+    # benchmark_model comes first in runners: its p50 (4 ms), not LiteRT's (5 ms)
+    assert (int8["latency_ms"], int8["p50_ms"], int8["avg_ms"]) == (4.0, 4.0, 4.5)
+    assert int8["latency_target"] == "host: Test CPU (benchmark_model, cpu, 2 threads)"
+    assert rows.loc[("net", "baseline", "float32"), "latency_ms"] == 10.0  # LiteRT only
+    keras = rows.loc[("big", "keras", "float32")]
+    assert keras["params"] == 5000 and keras["status"] == "ok"
+    assert pd.isna(keras["size_bytes"]) and pd.isna(keras["latency_ms"])
+    assert pd.isna(keras["tflite_path"])
+    assert keras["test_balanced_accuracy"] == pytest.approx(0.62)
+    refused = rows.loc[("net", "pruned", "int8")]
+    assert refused["status"] == "unsupported" and refused["reason"] == "tfmot refused the layer"
+    assert np.isnan(refused["test_balanced_accuracy"]) and pd.isna(refused["latency_ms"])
+    assert not board[["recommended", "pareto_latency", "pareto_size"]].any().any()
+
+
+def test_phone_rows_win_when_present_and_can_be_overridden(tables):
+    phone = (
+        tables["profiling_results"]
+        .iloc[[1]]
+        .assign(target_kind="phone", target="moto g(6)", runner="benchmark_model", p50_ms=48.0)
+    )
+    profiling = pd.concat([tables["profiling_results"], phone], ignore_index=True)
+    chosen = select_latency(profiling, LATENCY).set_index("quantization")
+    assert chosen["latency_ms"].to_dict() == {"int8": 48.0}  # float32: no phone row, no latency
+    assert set(chosen["latency_target_kind"]) == {"phone"}
+    host = select_latency(profiling, {**LATENCY, "target": "host", "column": "avg_ms"})
+    assert host.set_index("quantization")["latency_ms"].to_dict() == {"float32": 11.0, "int8": 4.5}
+    with pytest.raises(ValueError, match="reporting.latency.target"):
+        select_latency(profiling, {**LATENCY, "target": "cloud"})
+
+
+def test_missing_parts_are_empty_rows_not_errors(tables):
+    tables["profiling_results"] = tables["profiling_results"].iloc[0:0]
+    tables["optimization_summary"] = tables["optimization_summary"].iloc[0:0]
+    board = _join(tables)
+    files = board[board["technique"] != "keras"]
+    # evaluated files still appear, without size, path or latency
+    assert files["quantization"].tolist() == ["float32", "int8"]
+    assert files["status"].eq("not in optimization_summary").all()
+    assert files[["size_bytes", "latency_ms", "tflite_path"]].isna().all().all()
+    assert board["latency_ms"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("training_summary", "params"),
+        ("optimization_summary", "gzip_bytes"),
+        ("evaluation_metrics", "ci_low"),
+        ("profiling_results", "target_kind"),
+    ],
+)
+def test_a_missing_column_names_the_table_and_the_column(tables, table, column):
+    tables[table] = tables[table].drop(columns=[column])
+    with pytest.raises(ValueError, match=f"{table}: missing column '{column}'"):
+        _join(tables)
+
+
+def test_the_configured_latency_column_must_exist(tables):
+    with pytest.raises(ValueError, match="profiling_results: missing column 'p99_ms'"):
+        _join(tables, {**LATENCY, "column": "p99_ms"})
+
+
+def test_a_duplicated_file_is_named(tables):
+    summary = tables["optimization_summary"]
+    tables["optimization_summary"] = pd.concat([summary, summary.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match="optimization_summary: 2 rows share a key"):
+        _join(tables)
+
+
+def test_build_leaderboard_flags_and_recommends(tables, reporting):
+    board, recommendation = build_leaderboard(*(tables[name] for name in INPUTS), reporting)
+    flagged = board.set_index(["arch", "technique", "quantization"])
+    assert flagged["recommended"].sum() == 1
+    assert flagged.loc[("net", "baseline", "float32"), "recommended"]
+    assert recommendation["recommended"]["tflite_path"] == f"{FOLDER}/float32.tflite"
+    # float32: more accurate, slower, bigger; int8 faster, smaller: both on both fronts
+    assert flagged.loc[("net", "baseline", "float32"), "pareto_latency"]
+    assert flagged.loc[("net", "baseline", "int8"), "pareto_size"]
+    assert not flagged.loc[("big", "keras", "float32"), "pareto_latency"]
