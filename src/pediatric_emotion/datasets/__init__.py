@@ -2,10 +2,12 @@
 files written as one unit, and TFLite models with their preprocessing spec."""
 
 from pediatric_emotion.datasets.atomic import (
+    AnnouncedCSVDataset,
     AtomicCSVDataset,
     AtomicJSONDataset,
     AtomicMatplotlibDataset,
     AtomicParquetDataset,
+    AtomicTextDataset,
 )
 from pediatric_emotion.datasets.file_tree import FileTree, FileTreeDataset
 from pediatric_emotion.datasets.partitions import OptionalPartitionedDataset
@@ -18,10 +20,12 @@ from pediatric_emotion.datasets.tflite import (
 )
 
 __all__ = [
+    "AnnouncedCSVDataset",
     "AtomicCSVDataset",
     "AtomicJSONDataset",
     "AtomicMatplotlibDataset",
     "AtomicParquetDataset",
+    "AtomicTextDataset",
     "FileTree",
     "FileTreeDataset",
     "OptionalPartitionedDataset",

@@ -7,11 +7,15 @@ mid-write leaves the previous file (or none) in place.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.text import TextDataset
+
+logger = logging.getLogger(__name__)
 
 
 class _AtomicSaveMixin:
@@ -38,3 +42,26 @@ class AtomicJSONDataset(_AtomicSaveMixin, JSONDataset):
 
 class AtomicMatplotlibDataset(_AtomicSaveMixin, MatplotlibDataset):
     """``matplotlib.MatplotlibDataset`` with an all-or-nothing save."""
+
+
+class _AnnounceMixin:
+    """After a successful save, log ``"{announce}: {path}"`` when ``announce`` is set."""
+
+    _filepath: Any
+
+    def __init__(self, *args: Any, announce: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self._announce = announce
+
+    def save(self, data: Any) -> None:
+        super().save(data)  # type: ignore[misc]
+        if self._announce:
+            logger.info("%s: %s", self._announce, self._filepath)
+
+
+class AtomicTextDataset(_AnnounceMixin, _AtomicSaveMixin, TextDataset):
+    """``text.TextDataset`` with an all-or-nothing save (UTF-8) and an optional announcement."""
+
+
+class AnnouncedCSVDataset(_AnnounceMixin, AtomicCSVDataset):
+    """``AtomicCSVDataset`` that logs its path after each save when ``announce`` is set."""

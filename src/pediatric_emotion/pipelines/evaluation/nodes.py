@@ -269,7 +269,7 @@ def predict_tflite(
     return pd.concat(frames, ignore_index=True)
 
 
-def _plot_confusion(
+def plot_confusion(
     matrix: np.ndarray, emotions: Sequence[str], title: str, balanced_accuracy: float
 ) -> Figure:
     """Counts in each cell, colour by the share of the true class (row)."""
@@ -345,7 +345,7 @@ def evaluate_cell(
             )
         balanced = float(summary_scores(matrix)["balanced_accuracy"])
         plots[f"{split}/{technique}.{quantization}"] = functools.partial(
-            _plot_confusion,
+            plot_confusion,
             matrix,
             list(emotions),
             f"{arch}.{variant} {technique} {quantization}, {split} split, "

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pediatric_emotion.pipelines.evaluation.nodes import _plot_confusion
+from pediatric_emotion.pipelines.evaluation.nodes import plot_confusion
 from pediatric_emotion.pipelines.reporting.html_report import (
     confusion_heading,
     confusion_matrix,
@@ -149,7 +149,7 @@ def build_report(
         matrix = confusion_matrix(confusion_matrices, model, split, emotions)
         if matrix is not None:
             accuracy = numbers(pd.Series([model[f"{split}_balanced_accuracy"]]))[0]
-            figure = _plot_confusion(matrix, emotions, model_name(model), float(accuracy))
+            figure = plot_confusion(matrix, emotions, model_name(model), float(accuracy))
             counts = pd.DataFrame(matrix, index=emotions, columns=emotions)
             counts = counts.rename_axis("true \\ predicted").reset_index()
             confusion = (heading, figure_png(figure, dpi), counts)
