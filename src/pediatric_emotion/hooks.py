@@ -1,0 +1,191 @@
+"""Project hooks: the duration of every node, logged and written as a run timing table.
+
+A node's time runs from loading its first input to saving its last output (loading, the node's
+function and saving together), measured in the process that runs the pipeline: nodes that a
+``ParallelRunner`` runs in worker processes are reported as ``not_timed``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import CatalogProtocol
+from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
+
+logger = logging.getLogger(__name__)
+
+RUN_TIMING_COLUMNS = ["node", "namespace", "seconds", "status", "started_at", "error"]
+"""Columns of the run timing table, one row per node of the pipeline that was run."""
+
+
+@dataclass
+class _NodeTiming:
+    node: Node
+    started: float  # time.perf_counter()
+    started_at: datetime
+    last: float  # perf_counter of the node's latest event (run finished, output saved)
+    saves: int = 0
+    status: str = "running"  # running | saving (function returned) | completed | failed
+    error: str = ""
+    logged: bool = False
+
+
+class NodeTimingHook:
+    """Log every node's duration at INFO and save the run timing table at the end of the run.
+
+    The table (columns :data:`RUN_TIMING_COLUMNS`, in order of start, then the nodes that never
+    started) is saved through the catalog entry ``dataset`` after a successful run and after a
+    failed one (the failed node ``failed``, the nodes after it ``not_run``); nothing is saved when
+    the catalog has no such entry.
+    """
+
+    def __init__(self, dataset: str = "run_timing") -> None:
+        self.dataset = dataset
+        self._lock = threading.Lock()
+        self._pipeline_nodes: list[Node] = []
+        self._timings: dict[str, _NodeTiming] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline) -> None:
+        with self._lock:
+            self._pipeline_nodes = list(pipeline.nodes)
+            self._timings = {}
+
+    def _start(self, node: Node) -> None:
+        with self._lock:
+            if node.name not in self._timings:
+                now = time.perf_counter()
+                self._timings[node.name] = _NodeTiming(node, now, datetime.now(timezone.utc), now)
+
+    @hook_impl
+    def before_dataset_loaded(self, node: Node) -> None:
+        self._start(node)
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        self._start(node)
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        self._start(node)
+        with self._lock:
+            timing = self._timings[node.name]
+            timing.last, timing.status = time.perf_counter(), "saving"
+            self._log_if_done(timing)
+
+    @hook_impl
+    def after_dataset_saved(self, node: Node) -> None:
+        with self._lock:
+            timing = self._timings.get(node.name)
+            if timing is None:
+                return
+            timing.last = time.perf_counter()
+            timing.saves += 1
+            self._log_if_done(timing)
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Node) -> None:
+        self._start(node)
+        with self._lock:
+            timing = self._timings[node.name]
+            timing.last, timing.status = time.perf_counter(), "failed"
+            timing.error = type(error).__name__
+            self._log(timing)
+
+    @hook_impl
+    def after_pipeline_run(self, catalog: CatalogProtocol) -> None:
+        self._finish(catalog, failed=False)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, catalog: CatalogProtocol) -> None:
+        with self._lock:  # a node still running or saving is the one that failed
+            for timing in self._timings.values():
+                if timing.status in ("running", "saving"):
+                    timing.status, timing.error = "failed", type(error).__name__
+        self._finish(catalog, failed=True)
+
+    def _log_if_done(self, timing: _NodeTiming) -> None:
+        """Complete and log a node once all its outputs are saved (generator nodes, which save
+        chunk by chunk: at the end of the run)."""
+        streams = inspect.isgeneratorfunction(timing.node.func)
+        if timing.status == "saving" and not streams and timing.saves >= len(timing.node.outputs):
+            timing.status = "completed"
+            self._log(timing)
+
+    @staticmethod
+    def _log(timing: _NodeTiming) -> None:
+        if not timing.logged:
+            timing.logged = True
+            logger.info(
+                "Node %s %s in %.2f s",
+                timing.node.name,
+                timing.status,
+                timing.last - timing.started,
+            )
+
+    def table(self, *, failed: bool) -> list[dict[str, Any]]:
+        """The rows of the run timing table, as they stand now."""
+        with self._lock:
+            rows = []
+            for timing in sorted(self._timings.values(), key=lambda t: t.started):
+                status = timing.status
+                if status in ("running", "saving"):  # a generator node, or a runner's oddity
+                    status = "failed" if failed else "completed"
+                rows.append(
+                    {
+                        "node": timing.node.name,
+                        "namespace": timing.node.namespace or "",
+                        "seconds": round(timing.last - timing.started, 3),
+                        "status": status,
+                        "started_at": timing.started_at.isoformat(timespec="milliseconds"),
+                        "error": timing.error,
+                    }
+                )
+            for node in self._pipeline_nodes:
+                if node.name not in self._timings:
+                    rows.append(
+                        {
+                            "node": node.name,
+                            "namespace": node.namespace or "",
+                            "seconds": None,
+                            "status": "not_run" if failed else "not_timed",
+                            "started_at": "",
+                            "error": "",
+                        }
+                    )
+            return rows
+
+    def _finish(self, catalog: CatalogProtocol, *, failed: bool) -> None:
+        import pandas as pd
+
+        with self._lock:
+            for timing in self._timings.values():
+                if timing.status in ("running", "saving") and not failed:
+                    timing.status = "completed"
+                self._log(timing)
+        rows = self.table(failed=failed)
+        timed = [row for row in rows if row["seconds"] is not None]
+        total = sum(row["seconds"] for row in timed)
+        slowest = sorted(timed, key=lambda row: row["seconds"], reverse=True)[:3]
+        logger.info(
+            "Run timing: %d of %d nodes timed, %.1f s in nodes; slowest: %s",
+            len(timed),
+            len(rows),
+            total,
+            ", ".join(f"{row['node']} ({row['seconds']:.1f} s)" for row in slowest) or "none",
+        )
+        if self.dataset not in catalog:
+            logger.debug("No catalog entry %r: the run timing table is not saved", self.dataset)
+            return
+        try:
+            catalog.save(self.dataset, pd.DataFrame(rows, columns=RUN_TIMING_COLUMNS))
+        except Exception as error:  # a failed table must not hide the run's own outcome
+            logger.warning("Could not save the run timing table %r: %s", self.dataset, error)

@@ -1,0 +1,152 @@
+"""NodeTimingHook: every node's duration logged and saved as the run timing table, after a
+successful run and after a failed one; registered in settings, its table in the catalog."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from kedro.framework.hooks.manager import _create_hook_manager
+from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+
+from pediatric_emotion.datasets import AtomicCSVDataset
+from pediatric_emotion.hooks import RUN_TIMING_COLUMNS, NodeTimingHook
+from tests.conftest import PROJECT_ROOT
+
+
+def nap_and_double(x: int) -> int:
+    time.sleep(0.2)
+    return 2 * x
+
+
+def add_one(x: int) -> int:
+    return x + 1
+
+
+def fail(x: int) -> int:
+    raise ValueError(f"bad input {x}")
+
+
+class FailingSave(AbstractDataset):
+    """A dataset whose save always fails."""
+
+    def load(self):
+        raise NotImplementedError
+
+    def save(self, data) -> None:
+        raise OSError("disk full")
+
+    def _describe(self) -> dict:
+        return {}
+
+
+def run(pipeline: Pipeline, catalog: DataCatalog, hook: NodeTimingHook) -> None:
+    """Run ``pipeline`` calling the hooks as KedroSession.run does."""
+    manager = _create_hook_manager()
+    manager.register(hook)
+    manager.hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    try:
+        result = SequentialRunner().run(pipeline, catalog, manager)
+    except Exception as error:
+        manager.hook.on_pipeline_error(
+            error=error, run_params={}, pipeline=pipeline, catalog=catalog
+        )
+        raise
+    manager.hook.after_pipeline_run(
+        run_params={}, run_result=result, pipeline=pipeline, catalog=catalog
+    )
+
+
+def pipeline(second=add_one) -> Pipeline:
+    return Pipeline(
+        [
+            Node(nap_and_double, "a", "b", name="nap", namespace="mobilenet_v2.demo"),
+            Node(second, "b", "c", name="second"),
+            Node(add_one, "c", "d", name="third"),
+        ]
+    )
+
+
+def catalog(tmp_path) -> DataCatalog:
+    return DataCatalog(
+        {
+            "a": MemoryDataset(1),
+            "run_timing": AtomicCSVDataset(
+                filepath=str(tmp_path / "08_reporting" / "run_timing.csv"),
+                save_args={"index": False},
+            ),
+        }
+    )
+
+
+def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks"):
+        run(pipeline(), catalog(tmp_path), NodeTimingHook())
+
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    assert list(table.columns) == RUN_TIMING_COLUMNS
+    assert table["node"].tolist() == ["mobilenet_v2.demo.nap", "second", "third"]
+    assert table["namespace"].tolist() == ["mobilenet_v2.demo", "", ""]
+    assert table["status"].tolist() == ["completed"] * 3
+    assert 0.2 <= table.loc[0, "seconds"] < 5
+    assert (table.loc[1:, "seconds"] < table.loc[0, "seconds"]).all()
+    started = pd.to_datetime(table["started_at"])
+    assert started.is_monotonic_increasing and started.dt.tz is not None
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum(message.startswith("Node ") for message in messages) == 3
+    assert any(
+        message.startswith("Node mobilenet_v2.demo.nap completed in 0.2") for message in messages
+    )
+    assert any(message.startswith("Run timing: 3 of 3 nodes timed") for message in messages)
+
+
+def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
+    with pytest.raises(ValueError, match="bad input 2"):
+        run(pipeline(second=fail), catalog(tmp_path), NodeTimingHook())
+
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    assert table[["node", "status", "error"]].values.tolist() == [
+        ["mobilenet_v2.demo.nap", "completed", ""],
+        ["second", "failed", "ValueError"],
+        ["third", "not_run", ""],
+    ]
+    assert table.loc[2, "seconds"] == "" and table.loc[2, "started_at"] == ""
+
+
+def test_a_node_whose_output_cannot_be_saved_is_marked_failed(tmp_path):
+    data = catalog(tmp_path)
+    data["c"] = FailingSave()
+    with pytest.raises(Exception, match="disk full"):
+        run(pipeline(), data, NodeTimingHook())
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    assert table["status"].tolist() == ["completed", "failed", "not_run"]
+
+
+def test_the_hook_is_reused_across_runs_and_skips_a_catalog_without_the_entry(tmp_path, caplog):
+    hook = NodeTimingHook()
+    run(pipeline(), catalog(tmp_path), hook)
+    run(
+        Pipeline([Node(add_one, "a", "z", name="only")]), DataCatalog({"a": MemoryDataset(1)}), hook
+    )
+    assert [row["node"] for row in hook.table(failed=False)] == ["only"]
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv")
+    assert len(table) == 3  # the first run's table, untouched by the second run
+
+    broken = DataCatalog({"a": MemoryDataset(1), "run_timing": FailingSave()})
+    with caplog.at_level(logging.WARNING, logger="pediatric_emotion.hooks"):
+        run(pipeline(), broken, hook)  # a table that cannot be saved does not fail the run
+    assert "Could not save the run timing table 'run_timing'" in caplog.text
+
+
+def test_settings_register_the_hook_and_conf_names_the_table():
+    from pediatric_emotion.settings import HOOKS
+
+    assert any(isinstance(hook, NodeTimingHook) for hook in HOOKS)
+    entry = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog_run_timing.yml").read_text())
+    assert entry["run_timing"]["type"] == "pediatric_emotion.datasets.AtomicCSVDataset"
+    assert entry["run_timing"]["filepath"] == "data/08_reporting/run_timing.csv"
