@@ -164,6 +164,7 @@ def test_folder_records_every_file_with_its_outcome_and_annotates(model_path, pi
     assert by_file["child.png"]["status"] == "ok"
     assert by_file["more/empty.jpg"]["status"] == "no_face"
     assert by_file["more/empty.jpg"]["emotion"] is None
+    assert by_file["more/empty.jpg"]["reason"] == "no face found by blazeface or the haar fallback"
     for name in ("corrupt.png", "notes.txt"):
         assert by_file[name]["status"] == "unreadable"
         assert f"{name}: not a decodable image" in by_file[name]["reason"]
@@ -254,6 +255,9 @@ def test_command_line_missing_paths_fail_with_the_path_named(
     assert "missing.tflite: model file not found" in capsys.readouterr().err
     assert run_main("predict", str(model_path), "--video", str(tmp_path / "no.mp4")) == 1
     assert "no.mp4: video file not found" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_main("predict", str(model_path), str(tmp_path / "empty")) == 1
+    assert "empty: the folder holds no files" in capsys.readouterr().err
     assert run_main("predict", str(model_path)) == 1
     assert "give a picture, a folder of pictures or --video FILE" in capsys.readouterr().err
     assert not (tmp_path / "predictions").exists()

@@ -276,6 +276,9 @@ class Predictor:
         self.num_threads = num_threads
         self.counts: Counter[str] = Counter()
         self.emotions: Counter[str] = Counter()
+        self._detectors = detector.detector
+        if detector.detector == "blazeface" and detector.fallback == "haar":
+            self._detectors = "blazeface or the haar fallback"
 
     def rows(self, pictures: Iterable[Picture]) -> Iterator[dict[str, Any]]:
         """One row per picture, classified in chunks of :data:`CHUNK`."""
@@ -301,9 +304,7 @@ class Predictor:
                 box = self.detector.detect(picture.image)
                 if box is None:
                     rows.append(
-                        _row(
-                            picture, labels, "no_face", f"no face found by {self.detector.detector}"
-                        )
+                        _row(picture, labels, "no_face", f"no face found by {self._detectors}")
                     )
                     self.counts["no_face"] += 1
                     if self.annotated_dir is not None:
