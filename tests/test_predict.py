@@ -148,6 +148,31 @@ def test_demo_face_is_cropped_as_in_training_and_classified(
     assert document["predictions"][0]["box"]["w"] == row["w"]
 
 
+def test_every_face_of_a_picture_gets_its_row(model_path, tmp_path):
+    rng = np.random.default_rng(11)
+    placed = [
+        PlacedFace(faces.random_identity(rng, 0.8), Expression(emotion, 0.9), Pose(cx, 0.5, 0.45))
+        for emotion, cx in (("happy", 0.25), ("sad", 0.75))
+    ]
+    rendered = render((240, 440), placed, SCENE)
+    picture = tmp_path / "two.png"
+    picture.write_bytes(encode_image(rendered.image, ".png"))
+    rows, _ = predict(
+        model_path,
+        [picture],
+        out=tmp_path / "out",
+        annotate=True,
+        face_detection=face_detection(),
+    )
+    assert [row["face_index"] for row in rows] == [0, 1]
+    assert {row["status"] for row in rows} == {"ok"}
+    found = [(row["x"], row["y"], row["w"], row["h"]) for row in rows]
+    for drawn in rendered.boxes:  # each drawn face found once
+        assert sum(iou(box, drawn) > 0.3 for box in found) == 1
+    assert rows[0]["face_score"] >= rows[1]["face_score"]
+    assert len(list((tmp_path / "out" / "annotated").iterdir())) == 1  # one copy, both boxes
+
+
 def test_folder_records_every_file_with_its_outcome_and_annotates(model_path, pictures, tmp_path):
     out = tmp_path / "out"
     rows, _ = predict(

@@ -9,9 +9,9 @@ cropped by :func:`pediatric_emotion.faces.crop_face` with the size and margin of
 interpreter by :func:`pediatric_emotion.pipelines.evaluation.tflite_inference.tflite_probabilities`,
 exactly as evaluation feeds the test crops.
 
-One row per picture or sampled video frame: the main face (``face_index`` 0, the face the
-detector is most confident about, as in training), or a row saying that no face was found or
-that the picture could not be read, with the reason. Nothing about image content is logged.
+One row per face of every picture or sampled video frame (``face_index`` 0 is the face the
+detector is most confident about, the one training would have kept), or one row saying that no
+face was found or that the picture could not be read, with the reason. Nothing about image content is logged.
 """
 
 from __future__ import annotations
@@ -215,23 +215,25 @@ def _row(picture: Picture, labels: Sequence[str], status: str, reason: str) -> d
     return row
 
 
-def _annotate(image: np.ndarray, box: FaceBox | None, text: str) -> np.ndarray:
-    """A copy of ``image`` with the face box and ``text`` drawn on it (or ``text`` alone)."""
+def _annotate(image: np.ndarray, faces: Sequence[tuple[FaceBox | None, str]]) -> np.ndarray:
+    """A copy of ``image`` with each face box and its text drawn on it (a ``None`` box: the text
+    alone, in the corner)."""
     canvas = image.copy()
     thickness = max(1, round(min(canvas.shape[:2]) / 200))
     scale = max(0.4, min(canvas.shape[:2]) / 500)
-    colour = (0, 200, 0) if box is not None else (220, 0, 0)
-    if box is not None:
-        x0, y0 = round(box.x), round(box.y)
-        cv2.rectangle(
-            canvas, (x0, y0), (round(box.x + box.w), round(box.y + box.h)), colour, thickness
+    for box, text in faces:
+        colour = (0, 200, 0) if box is not None else (220, 0, 0)
+        if box is not None:
+            x0, y0 = round(box.x), round(box.y)
+            cv2.rectangle(
+                canvas, (x0, y0), (round(box.x + box.w), round(box.y + box.h)), colour, thickness
+            )
+            anchor = (x0, max(y0 - 4 * thickness, 12))
+        else:
+            anchor = (4, 16)
+        cv2.putText(
+            canvas, text, anchor, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
         )
-        anchor = (x0, max(y0 - 4 * thickness, 12))
-    else:
-        anchor = (4, 16)
-    cv2.putText(
-        canvas, text, anchor, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
-    )
     return canvas
 
 
@@ -301,27 +303,28 @@ class Predictor:
                     rows.append(_row(picture, labels, "unreadable", str(picture.error)))
                     self.counts["unreadable"] += 1
                     continue
-                box = self.detector.detect(picture.image)
-                if box is None:
+                boxes = self.detector.detect_all(picture.image)
+                if not boxes:
                     rows.append(
                         _row(picture, labels, "no_face", f"no face found by {self._detectors}")
                     )
                     self.counts["no_face"] += 1
                     if self.annotated_dir is not None:
-                        annotated = _annotate(picture.image, None, "no face")
+                        annotated = _annotate(picture.image, [(None, "no face")])
                         _save_annotated(self.annotated_dir, picture, annotated)
                     continue
-                crop = crop_face(
-                    picture.image,
-                    (box.x, box.y, box.w, box.h),
-                    size=model.crop_size,
-                    margin=model.crop_margin,
-                )
-                crop_path = Path(crops_dir) / f"{len(crop_paths):05d}.png"
-                crop_path.write_bytes(encode_image(crop, ".png"))
-                crop_paths.append(str(crop_path))
-                faces.append((len(rows), picture, box))
-                rows.append(_row(picture, labels, "ok", ""))
+                for face_index, box in enumerate(boxes):
+                    crop = crop_face(
+                        picture.image,
+                        (box.x, box.y, box.w, box.h),
+                        size=model.crop_size,
+                        margin=model.crop_margin,
+                    )
+                    crop_path = Path(crops_dir) / f"{len(crop_paths):05d}.png"
+                    crop_path.write_bytes(encode_image(crop, ".png"))
+                    crop_paths.append(str(crop_path))
+                    faces.append((len(rows), face_index, picture, box))
+                    rows.append(_row(picture, labels, "ok", ""))
             if not crop_paths:
                 return rows
             scores = tflite_probabilities(
@@ -336,10 +339,11 @@ class Predictor:
                 f"{model.path}: the model gives {scores.shape[1]} scores but its spec names "
                 f"{len(labels)} labels"
             )
-        for (index, picture, box), probabilities in zip(faces, scores, strict=True):
+        drawn: dict[int, tuple[Picture, list[tuple[FaceBox, str]]]] = {}
+        for (index, face_index, picture, box), probabilities in zip(faces, scores, strict=True):
             emotion = labels[int(np.argmax(probabilities))]
             rows[index].update(
-                face_index=0,
+                face_index=face_index,
                 x=round(box.x, 1),
                 y=round(box.y, 1),
                 w=round(box.w, 1),
@@ -356,9 +360,11 @@ class Predictor:
             )
             self.counts["classified"] += 1
             self.emotions[emotion] += 1
-            if self.annotated_dir is not None:
-                text = f"{emotion} {float(np.max(probabilities)):.2f}"
-                _save_annotated(self.annotated_dir, picture, _annotate(picture.image, box, text))
+            text = f"{emotion} {float(np.max(probabilities)):.2f}"
+            drawn.setdefault(id(picture), (picture, []))[1].append((box, text))
+        if self.annotated_dir is not None:
+            for picture, labelled in drawn.values():  # one copy per picture, every face on it
+                _save_annotated(self.annotated_dir, picture, _annotate(picture.image, labelled))
         return rows
 
 
@@ -429,7 +435,7 @@ def predict(
     face_detection: Mapping[str, Any] | None = None,
     num_threads: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Classify the main face of every picture in ``inputs`` (files or folders) and of every
+    """Classify every face of every picture in ``inputs`` (files or folders) and of every
     ``every_n_frames``-th frame of ``videos``; write the table under ``out``.
 
     Returns the rows and the written paths. ``face_detection`` overrides the project's

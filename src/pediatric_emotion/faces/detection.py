@@ -104,9 +104,15 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> FaceBox | None:
         """Return the most confident face (largest, among equals) or None when none is found."""
+        faces = self.detect_all(image)
+        return faces[0] if faces else None
+
+    def detect_all(self, image: np.ndarray) -> list[FaceBox]:
+        """Every face found, most confident first (larger first among equals): BlazeFace's above
+        ``min_score``, or, when it finds none, the Haar fallback's (largest first)."""
         height, width = image.shape[:2]
         if self._blazeface is not None:
-            best: FaceBox | None = None
+            faces: list[FaceBox] = []
             for detection in self._blazeface(image):
                 score = float(detection.score)
                 if score < self.min_score:
@@ -116,22 +122,20 @@ class FaceDetector:
                 x1, y1 = min(float(width), float(box.xmax)), min(float(height), float(box.ymax))
                 if x1 - x0 < 2 or y1 - y0 < 2:
                     continue
-                candidate = FaceBox(x0, y0, x1 - x0, y1 - y0, score, "blazeface")
-                if best is None or (candidate.score, candidate.area) > (best.score, best.area):
-                    best = candidate
-            if best is not None:
-                return best
+                faces.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score, "blazeface"))
+            if faces:
+                return sorted(faces, key=lambda face: (face.score, face.area), reverse=True)
         if self._haar is not None:
             return self._detect_haar(image)
-        return None
+        return []
 
-    def _detect_haar(self, image: np.ndarray) -> FaceBox | None:
+    def _detect_haar(self, image: np.ndarray) -> list[FaceBox]:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         side = max(1, int(min(gray.shape[:2]) * self.haar_min_size_fraction))
         faces = self._haar.detectMultiScale(
             gray, scaleFactor=1.1, minNeighbors=self.haar_min_neighbors, minSize=(side, side)
         )
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-        return FaceBox(float(x), float(y), float(w), float(h), 1.0, "haar")
+        boxes = [
+            FaceBox(float(x), float(y), float(w), float(h), 1.0, "haar") for x, y, w, h in faces
+        ]
+        return sorted(boxes, key=lambda face: face.area, reverse=True)
