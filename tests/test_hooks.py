@@ -150,3 +150,20 @@ def test_settings_register_the_hook_and_conf_names_the_table():
     entry = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog_run_timing.yml").read_text())
     assert entry["run_timing"]["type"] == "pediatric_emotion.datasets.AtomicCSVDataset"
     assert entry["run_timing"]["filepath"] == "data/08_reporting/run_timing.csv"
+
+
+def test_a_session_env_other_than_the_grids_is_refused_naming_the_fix(monkeypatch):
+    from types import SimpleNamespace
+
+    from pediatric_emotion.hooks import GridEnvironmentHook
+    from pediatric_emotion.settings import HOOKS
+
+    assert any(isinstance(hook, GridEnvironmentHook) for hook in HOOKS)
+    hook = GridEnvironmentHook()
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    hook.after_context_created(SimpleNamespace(env=None))  # the default run
+    hook.after_context_created(SimpleNamespace(env="local"))
+    with pytest.raises(ValueError, match="KEDRO_ENV=paper kedro"):
+        hook.after_context_created(SimpleNamespace(env="paper"))  # kedro run --env paper
+    monkeypatch.setenv("KEDRO_ENV", "paper")
+    hook.after_context_created(SimpleNamespace(env="paper"))  # KEDRO_ENV=paper kedro run

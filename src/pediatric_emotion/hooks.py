@@ -189,3 +189,28 @@ class NodeTimingHook:
             catalog.save(self.dataset, pd.DataFrame(rows, columns=RUN_TIMING_COLUMNS))
         except Exception as error:  # a failed table must not hide the run's own outcome
             logger.warning("Could not save the run timing table %r: %s", self.dataset, error)
+
+
+class GridEnvironmentHook:
+    """Refuse a run whose ``--env`` differs from the environment the grid was built from.
+
+    The training grid (and so every namespaced pipeline) is read when the pipelines are
+    registered, before a session exists, from conf/base, conf/local and ``KEDRO_ENV``
+    (pipelines/training/grid.py). ``kedro run --env paper`` alone would run the base grid with the
+    paper parameters; ``KEDRO_ENV=paper kedro run`` builds both from the same configuration.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Raise, naming the fix, when the session's environment is not ``KEDRO_ENV``'s."""
+        import os
+
+        session_env = context.env or "local"
+        grid_env = os.environ.get("KEDRO_ENV") or "local"
+        if session_env != grid_env:
+            raise ValueError(
+                f"this session's environment is {session_env!r} but the pipelines (the training "
+                f"grid) were built from {grid_env!r}: they are registered before a session "
+                f"exists, from KEDRO_ENV. Run `KEDRO_ENV={session_env} kedro ...` instead of "
+                f"`--env {session_env}`."
+            )
