@@ -24,6 +24,8 @@ demo-data: $(STAMP)  ## write the synthetic demo data (data/01_raw/demo) unless 
 
 run: demo-data  ## the main job: the default pipelines on the demo data
 	$(BIN)/kedro run
+	@echo "Report:      data/08_reporting/report.html"
+	@echo "Leaderboard: data/08_reporting/leaderboard.csv"
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
