@@ -64,6 +64,10 @@ def test_catalog_binds_every_namespaced_dataset_to_its_pattern(project_root):
             "pediatric_emotion.datasets.AtomicJSONDataset",
             "data/07_model_output/training/{ns}.history.json",
         ),
+        "training_metrics": (
+            "pediatric_emotion.datasets.AtomicJSONDataset",
+            "data/07_model_output/training/{ns}.metrics.json",
+        ),
         "learning_curve": (
             "pediatric_emotion.datasets.AtomicMatplotlibDataset",
             "data/08_reporting/training/{ns}.learning_curve.png",
