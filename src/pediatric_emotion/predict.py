@@ -11,7 +11,8 @@ exactly as evaluation feeds the test crops.
 
 One row per face of every picture or sampled video frame (``face_index`` 0 is the face the
 detector is most confident about, the one training would have kept), or one row saying that no
-face was found or that the picture could not be read, with the reason. Nothing about image content is logged.
+face was found or that the picture could not be read, with the reason. Nothing about image
+content is logged.
 """
 
 from __future__ import annotations

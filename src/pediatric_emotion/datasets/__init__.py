@@ -8,6 +8,7 @@ from pediatric_emotion.datasets.atomic import (
     AtomicMatplotlibDataset,
     AtomicParquetDataset,
     AtomicTextDataset,
+    OptionalJSONDataset,
 )
 from pediatric_emotion.datasets.file_tree import FileTree, FileTreeDataset
 from pediatric_emotion.datasets.partitions import OptionalPartitionedDataset
@@ -28,6 +29,7 @@ __all__ = [
     "AtomicTextDataset",
     "FileTree",
     "FileTreeDataset",
+    "OptionalJSONDataset",
     "OptionalPartitionedDataset",
     "TFLiteModel",
     "TFLiteModelDataset",

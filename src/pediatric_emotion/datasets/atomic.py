@@ -40,6 +40,16 @@ class AtomicJSONDataset(_AtomicSaveMixin, JSONDataset):
     """``json.JSONDataset`` with an all-or-nothing save."""
 
 
+class OptionalJSONDataset(AtomicJSONDataset):
+    """``AtomicJSONDataset`` whose ``load`` gives None while the file does not exist yet (a report
+    of a node that has not run), so a grid-wide summary can say what is missing."""
+
+    def load(self) -> Any:
+        if not self._exists():
+            return None
+        return super().load()
+
+
 class AtomicMatplotlibDataset(_AtomicSaveMixin, MatplotlibDataset):
     """``matplotlib.MatplotlibDataset`` with an all-or-nothing save."""
 

@@ -76,10 +76,17 @@ def _rows(arch, technique, quantization, size, gzipped, *, status="ok"):
 
 def test_summary_sizes_are_relative_to_the_cells_float32_baseline():
     table = summarize_optimization(
-        [_rows("a", "baseline", "float32", 1000, 900), _rows("a", "baseline", "int8", 260, 200)],
-        [_rows("a", "pruned", "float32", 1000, 450)],
-        [_rows("b", "baseline", "float32", 4000, 3600)],
-        [{**_rows("b", "qat", "int8", None, None, status="unsupported"), "reason": "why"}],
+        **{
+            "a.public.baseline": [
+                _rows("a", "baseline", "float32", 1000, 900),
+                _rows("a", "baseline", "int8", 260, 200),
+            ],
+            "a.public.pruned": [_rows("a", "pruned", "float32", 1000, 450)],
+            "b.public.baseline": [_rows("b", "baseline", "float32", 4000, 3600)],
+            "b.public.qat": [
+                {**_rows("b", "qat", "int8", None, None, status="unsupported"), "reason": "why"}
+            ],
+        }
     )
     assert list(table.columns) == SUMMARY_COLUMNS
     by_key = table.set_index(["architecture", "technique", "quantization"])
@@ -125,3 +132,21 @@ def test_paper_environment_optimizes_every_cell_with_full_fine_tuning(project_ro
     assert optimized_cells(paper) == training_cells(paper)
     assert paper["optimization"]["fine_tuning"]["max_steps_per_epoch"] is None
     assert paper["optimization"]["pruning"]["frequency"] == 100
+
+
+def test_a_technique_not_run_yet_gets_a_not_run_row(tmp_path):
+    from pediatric_emotion.datasets import OptionalJSONDataset
+
+    absent = OptionalJSONDataset(filepath=str(tmp_path / "b.public.pcqat.json"))
+    assert absent.load() is None  # a node that has not run: no report file yet
+    table = summarize_optimization(
+        **{
+            "b.public.baseline": [_rows("b", "baseline", "float32", 4000, 3600)],
+            "b.public.pcqat": absent.load(),
+        }
+    )
+    row = table.set_index("technique").loc["pcqat"]
+    assert (row["architecture"], row["variant"], row["status"]) == ("b", "public", "not_run")
+    assert "--namespaces=b.public" in row["reason"]
+    absent.save([_rows("b", "pcqat", "int8", 900, 300)])
+    assert absent.load()[0]["size_bytes"] == 900

@@ -431,9 +431,33 @@ def train_quantization_aware(
     return _tflite_files(context, quantized, technique, quantization_aware=True)
 
 
-def summarize_optimization(*row_lists: list[dict[str, Any]]) -> pd.DataFrame:
-    """One table of every file of every cell, with sizes relative to the cell's float32 baseline."""
-    rows = [row for rows in row_lists for row in rows]
+def summarize_optimization(**reports: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """One table of every file of every cell, with sizes relative to the cell's float32 baseline.
+
+    ``reports``: ``"{arch}.{variant}.{technique}"`` -> that node's report rows, or None where the
+    node has not run yet (its report file is absent): one ``not_run`` row says so, and how to run
+    it, so a partial run still gives the whole grid's table."""
+    rows: list[dict[str, Any]] = []
+    missing = []
+    for key, report in reports.items():
+        if report is not None:
+            rows.extend(report)
+            continue
+        arch, variant, technique = key.rsplit(".", 2)  # grid names hold no '.' (grid.py)
+        missing.append(key)
+        rows.append(
+            {
+                "architecture": arch,
+                "variant": variant,
+                "technique": technique,
+                "status": "not_run",
+                "reason": "no report yet: kedro run --pipelines=optimization "
+                f"--namespaces={arch}.{variant}",
+            }
+        )
+    if missing:
+        logger.warning("optimization_summary: %d technique(s) not run yet: %s", len(missing),
+                       ", ".join(missing))  # fmt: skip
     table = pd.DataFrame(rows).reindex(columns=SUMMARY_COLUMNS)
     baseline = table[(table["technique"] == "baseline") & (table["quantization"] == "float32")]
     reference = baseline.set_index(["architecture", "variant"])[["size_bytes", "gzip_bytes"]]

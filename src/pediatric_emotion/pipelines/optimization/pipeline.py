@@ -119,11 +119,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     ]
     summary = Node(
         func=summarize_optimization,
-        inputs=[
-            f"{arch}.{variant}.{technique}_report"
+        inputs={
+            f"{arch}.{variant}.{technique}": f"{arch}.{variant}.{technique}_report"
             for arch, variant in cells
             for technique in techniques
-        ],
+        },
         outputs="optimization_summary",
         name="summarize_optimization_node",
     )
