@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -203,8 +204,6 @@ class GridEnvironmentHook:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         """Raise, naming the fix, when the session's environment is not ``KEDRO_ENV``'s."""
-        import os
-
         session_env = context.env or "local"
         grid_env = os.environ.get("KEDRO_ENV") or "local"
         if session_env != grid_env:
