@@ -101,6 +101,15 @@ def test_cell_settings_let_architecture_then_variant_override():
     assert merged == {"batch_size": 8, "epochs": 2}
 
 
+def test_cell_settings_merge_nested_mappings_key_by_key():
+    merged = cell_settings(
+        {"early_stopping": {"patience": 3, "start_epoch": 6}, "augmentation": {"flip": True}},
+        {"training": {"early_stopping": {"start_epoch": 9}}},
+        {"training": {"augmentation": None}},
+    )
+    assert merged == {"early_stopping": {"patience": 3, "start_epoch": 9}, "augmentation": None}
+
+
 def test_learning_curve_and_summary():
     history = {
         "epoch": [1, 2, 3],

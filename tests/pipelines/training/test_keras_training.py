@@ -14,6 +14,7 @@ from pediatric_emotion.pipelines.training.keras_training import (
     ValidationMonitor,
     device_strategy,
     fit_classifier,
+    learning_rate_schedule,
     set_batch_norm_momentum,
 )
 
@@ -93,6 +94,46 @@ def test_pretrained_weights_train_head_then_everything(crops, tmp_path):
     assert summary["weights"] == "base_weights.h5"
     # pretrained: the application's BatchNormalization momentum is left as it is
     assert batch_norm_momenta(model) == {0.999}
+
+
+def test_constant_learning_rate_is_the_peak():
+    assert learning_rate_schedule(0.002, None, steps_per_epoch=10, epochs=3) == 0.002
+    constant = learning_rate_schedule(0.002, {"decay": "constant"}, steps_per_epoch=10, epochs=3)
+    assert constant == 0.002
+
+
+def test_warm_up_then_constant():
+    schedule = learning_rate_schedule(0.001, {"warmup_epochs": 1}, steps_per_epoch=10, epochs=3)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 20, 30)]
+    assert rates[0] == pytest.approx(0.0001)
+    assert rates[0] < rates[1] < rates[2]
+    assert rates[2:] == pytest.approx([0.001] * 3)
+
+
+def test_cosine_schedule_warms_up_to_the_peak_then_decays_to_the_final_fraction():
+    schedule = learning_rate_schedule(
+        0.002,
+        {"warmup_epochs": 1, "warmup_start": 0.1, "decay": "cosine", "final_fraction": 0.05},
+        steps_per_epoch=10,
+        epochs=4,
+    )
+    rates = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
+    assert rates[0] == pytest.approx(0.0002)
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(0.002)
+    assert rates[2] > rates[3] > rates[4] == pytest.approx(0.0001)
+
+
+def test_unknown_decay_is_refused():
+    with pytest.raises(ValueError, match="learning_rate_schedule.decay"):
+        learning_rate_schedule(0.002, {"decay": "linear"}, steps_per_epoch=10, epochs=2)
+
+
+def test_scheduled_learning_rate_is_logged_per_epoch(crops):
+    root, examples = crops
+    settings = {**SETTINGS, "learning_rate_schedule": {"decay": "cosine", "final_fraction": 0.1}}
+    _, history, _ = fit_classifier(examples, root, ARCHITECTURE, settings, num_classes=7)
+    # the rate of each epoch's last step: decaying from the peak towards 0.1 of it
+    assert 0.0001 < history["learning_rate"][-1] < history["learning_rate"][0] < 0.001
 
 
 def test_device_strategy_restores_the_precision_policy():

@@ -144,6 +144,30 @@ def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
             layer.momentum = momentum
 
 
+def learning_rate_schedule(
+    peak: float, schedule: Mapping[str, Any] | None, *, steps_per_epoch: int, epochs: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of one phase: ``peak``, after an optional linear warm-up from ``peak *
+    warmup_start`` over ``warmup_epochs``, then ``decay: constant`` or ``cosine`` (to ``peak *
+    final_fraction`` at the phase's last step). From scratch, a warm-up keeps the first large
+    Adam steps from pushing a freshly initialized network where it does not learn for epochs."""
+    schedule = dict(schedule or {})
+    decay = str(schedule.get("decay", "constant"))
+    if decay not in ("constant", "cosine"):
+        raise ValueError(f"training.learning_rate_schedule.decay: {decay!r} (constant | cosine)")
+    total = max(1, int(steps_per_epoch) * int(epochs))
+    warmup = min(total - 1, round(float(schedule.get("warmup_epochs", 0)) * steps_per_epoch))
+    if decay == "constant" and warmup <= 0:
+        return peak
+    return keras.optimizers.schedules.CosineDecay(  # alpha 1: constant after the warm-up
+        initial_learning_rate=peak * float(schedule.get("warmup_start", 0.1)) if warmup else peak,
+        decay_steps=total - warmup,
+        alpha=1.0 if decay == "constant" else float(schedule.get("final_fraction", 0.0)),
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def _phases(settings: Mapping[str, Any], pretrained: bool) -> list[dict[str, Any]]:
     if pretrained:
         return [
@@ -239,7 +263,14 @@ def fit_classifier(
             set_base_trainable(model, phase["base_trainable"])
             with strategy.scope():
                 model.compile(
-                    optimizer=keras.optimizers.Adam(phase["learning_rate"]),
+                    optimizer=keras.optimizers.Adam(
+                        learning_rate_schedule(
+                            phase["learning_rate"],
+                            settings.get("learning_rate_schedule"),
+                            steps_per_epoch=steps,
+                            epochs=phase["epochs"],
+                        )
+                    ),
                     loss=keras.losses.SparseCategoricalCrossentropy(),
                     metrics=["accuracy"],
                 )

@@ -86,8 +86,17 @@ def select_training_examples(
 def cell_settings(
     training: Mapping[str, Any], architecture: Mapping[str, Any], variant: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Shared training settings with the architecture's, then the variant's overrides."""
-    return {**training, **(architecture.get("training") or {}), **(variant.get("training") or {})}
+    """Shared training settings with the architecture's, then the variant's overrides. A nested
+    mapping (``early_stopping``, ``augmentation``, ``learning_rate_schedule``) is merged key by
+    key, so an override names only what it changes."""
+    settings = dict(training)
+    for overrides in (architecture.get("training") or {}, variant.get("training") or {}):
+        for key, value in overrides.items():
+            if isinstance(value, Mapping) and isinstance(settings.get(key), Mapping):
+                settings[key] = {**settings[key], **value}
+            else:
+                settings[key] = value
+    return settings
 
 
 def train_classifier(
