@@ -2,8 +2,11 @@
 
 Generates synthetic demo data (seeded) into a temporary folder, then runs the harmonization stages
 on it and prints images per second for each stage and end to end. Nothing under data/ is touched.
+With ``--workers 1,2`` the cropping runs once per worker count on the same records (in chunks on
+Dask's local process scheduler, as ``parallel_cropping`` does) and the speed-up is printed; every
+run's crops and records are checked to equal the first run's.
 
-    .venv/bin/python benchmarks/harmonization.py [--scale 1.0] [--crop-size 64]
+    .venv/bin/python benchmarks/harmonization.py [--scale 1.0] [--crop-size 64] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (default 1.0)")
     parser.add_argument("--crop-size", type=int, default=None, help="crop side (default: conf)")
+    parser.add_argument(
+        "--workers", default="1", help="comma-separated worker counts to crop with (default 1)"
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="images per chunk (default: conf)"
+    )
     args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
     logging.basicConfig(level=logging.WARNING)
 
     params = OmegaConfigLoader(
@@ -56,11 +66,21 @@ def main() -> None:
         read_s = time.perf_counter() - started
 
         usable = int(records["drop_reason"].isna().sum())
-        started = time.perf_counter()
-        crops, cropped = crop_faces(
-            records, params["face_detection"], face_crop, params["deduplication"]
-        )
-        crop_s = time.perf_counter() - started
+        crop_seconds: dict[int, float] = {}
+        for workers in worker_counts:
+            parallel = {**params["parallel_cropping"], "workers": workers}
+            if args.chunk_size:
+                parallel["chunk_size"] = args.chunk_size
+            started = time.perf_counter()
+            result = crop_faces(
+                records, params["face_detection"], face_crop, params["deduplication"], parallel
+            )
+            crop_seconds[workers] = time.perf_counter() - started
+            if len(crop_seconds) == 1:
+                crops, cropped = result
+            elif result[0] != crops or not result[1].equals(cropped):
+                raise SystemExit(f"cropping with {workers} workers differs from the first run")
+        crop_s = crop_seconds[worker_counts[0]]
 
         started = time.perf_counter()
         FileTreeDataset(path=str(root / "crops")).save(crops)
@@ -80,6 +100,15 @@ def main() -> None:
     print(
         f"end to end           : {usable / total_s:8.1f} images/s (crop size {face_crop['size']})"
     )
+    if len(worker_counts) > 1:
+        first = worker_counts[0]
+        chunk = args.chunk_size or params["parallel_cropping"]["chunk_size"]
+        print(f"cropping by worker count ({usable} images, chunks of {chunk}, same output):")
+        for workers, seconds in crop_seconds.items():
+            print(
+                f"  {workers:2d} workers: {usable / seconds:8.1f} images/s ({seconds:.2f} s), "
+                f"speed-up {crop_seconds[first] / seconds:.2f}x over {first}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Project hooks: the duration of every node, logged and written as a run timing table.
 
 A node's time runs from loading its first input to saving its last output (loading, the node's
-function and saving together), measured in the process that runs the pipeline: nodes that a
-``ParallelRunner`` runs in worker processes are reported as ``not_timed``.
+function and saving together), measured in the process that runs the node:
+``pediatric_emotion.runners.DaskRunner`` sends each worker's timings back to the process that
+writes the table (``pop_timing`` / ``add_timing``);
+nodes that Kedro's ``ParallelRunner`` runs in worker processes are reported as ``not_timed``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,45 @@ class NodeTimingHook:
                 if timing.status in ("running", "saving"):
                     timing.status, timing.error = "failed", type(error).__name__
         self._finish(catalog, failed=True)
+
+    def pop_timing(self, node_name: str) -> dict[str, Any] | None:
+        """Remove and return one node's timing (``seconds``, ``status``, ``started_at``,
+        ``error``), for a runner to send from the process that ran the node to the one that
+        writes the table; None when the node was not seen here."""
+        with self._lock:
+            timing = self._timings.pop(node_name, None)
+            if timing is None:
+                return None
+            status = "completed" if timing.status == "saving" else timing.status
+            return {
+                "seconds": timing.last - timing.started,
+                "status": status,
+                "started_at": timing.started_at,
+                "error": timing.error,
+            }
+
+    def add_timing(self, node: Node, timing: dict[str, Any], where: str = "") -> None:
+        """Record (and log) a node timed in another process: ``pop_timing``'s result there."""
+        now, now_at = time.perf_counter(), datetime.now(timezone.utc)
+        started = now - (now_at - timing["started_at"]).total_seconds()
+        record = _NodeTiming(
+            node,
+            started,
+            timing["started_at"],
+            started + float(timing["seconds"]),
+            status=str(timing["status"]),
+            error=str(timing.get("error") or ""),
+        )
+        with self._lock:
+            self._timings[node.name] = record
+            record.logged = True
+        logger.info(
+            "Node %s %s in %.2f s%s",
+            node.name,
+            record.status,
+            timing["seconds"],
+            f" on {where}" if where else "",
+        )
 
     def _log_if_done(self, timing: _NodeTiming) -> None:
         """Complete and log a node once all its outputs are saved (generator nodes, which save

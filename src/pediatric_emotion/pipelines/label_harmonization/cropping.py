@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import imagehash
@@ -22,6 +24,7 @@ from pediatric_emotion.images import (
     pixels_to_image,
     read_image,
 )
+from pediatric_emotion.parallel import in_dask_worker, map_chunks
 from pediatric_emotion.pipelines.label_harmonization.adapters.base import DropReason
 
 logger = logging.getLogger(__name__)
@@ -86,41 +89,55 @@ def _face_box(
     return detector.detect(image) or DropReason.NO_FACE_FOUND
 
 
-def crop_faces(
+@dataclass
+class CropChunkResult:
+    """One chunk's outcome: per record (in the chunk's order) its index and either the crop
+    columns' values or a drop reason and detail; the encoded crops; the outcome counts."""
+
+    updates: list[tuple[Any, str, list[Any]]] = field(default_factory=list)
+    crops: dict[str, bytes] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+_DETECTORS = threading.local()
+
+
+def _detector_for(face_detection: Mapping[str, Any]) -> FaceDetector:
+    """One detector per thread and configuration (a TFLite interpreter is not thread-safe), so
+    a worker process builds it once for all the chunks it crops."""
+    key = repr(sorted(face_detection.items()))
+    cache = getattr(_DETECTORS, "cache", None)
+    if cache is None:
+        cache = _DETECTORS.cache = {}
+    if key not in cache:
+        cache[key] = FaceDetector(**face_detection)
+    return cache[key]
+
+
+def crop_chunk(
     records: pd.DataFrame,
     face_detection: Mapping[str, Any],
     face_crop: Mapping[str, Any],
-    deduplication: Mapping[str, Any],
-) -> tuple[dict[str, bytes], pd.DataFrame]:
-    """Crop the face of every usable record.
-
-    Returns the encoded crops (crop path -> bytes) and the records with the face box, crop path
-    and perceptual hash added; records that fail get ``unreadable_image`` or ``no_face_found``.
-    """
+    hash_size: int,
+    extension: str,
+    *,
+    progress: bool = False,
+) -> CropChunkResult:
+    """Crop the usable ``records`` of one chunk (all of them usable); a pure function of its
+    arguments, so chunks can run anywhere and in any order. ``progress``: a per-image bar."""
     size, margin = int(face_crop["size"]), float(face_crop["margin"])
-    hash_size = int(deduplication["hash_size"])
-    extension = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}.get(str(face_crop["image_format"]))
-    if extension is None:
-        raise ValueError(
-            f"face_crop.image_format must be png or jpg, got {face_crop['image_format']!r}"
-        )
-    usable = records["drop_reason"].isna()
-    needs_detector = (usable & (records["face_box"] != "whole_image")).any()
-    detector = FaceDetector(**face_detection) if needs_detector else None
-
-    records = records.copy()
-    for column in CROP_COLUMNS:
-        records[column] = None
-    crops: dict[str, bytes] = {}
-    outcomes: Counter[str] = Counter()
-    todo = records.index[usable]
-    for index in tqdm(todo, desc="Cropping faces", unit="img", disable=None):
+    jpeg_quality = int(face_crop.get("jpeg_quality", 95))
+    needs_detector = (records["face_box"] != "whole_image").any()
+    detector = _detector_for(face_detection) if needs_detector else None
+    result = CropChunkResult()
+    bar_off = None if progress else True  # None: tqdm's own choice (off when not a terminal)
+    for index in tqdm(records.index, desc="Cropping faces", unit="img", disable=bar_off):
         record = records.loc[index]
         try:
             image = load_record_image(record)
         except UnreadableImageError as err:
-            records.loc[index, ["drop_reason", "detail"]] = [DropReason.UNREADABLE_IMAGE, str(err)]
-            outcomes[DropReason.UNREADABLE_IMAGE] += 1
+            result.updates.append((index, "drop", [DropReason.UNREADABLE_IMAGE, str(err)]))
+            result.outcomes[DropReason.UNREADABLE_IMAGE] += 1
             continue
         box = _face_box(record, image, detector)
         if isinstance(box, str):
@@ -129,15 +146,13 @@ def crop_faces(
                 if box == DropReason.NO_FACE_FOUND
                 else f"{record['image_id']}: given face box lies outside the image"
             )
-            records.loc[index, ["drop_reason", "detail"]] = [box, detail]
-            outcomes[box] += 1
+            result.updates.append((index, "drop", [box, detail]))
+            result.outcomes[box] += 1
             continue
         crop = crop_face(image, (box.x, box.y, box.w, box.h), size=size, margin=margin)
         crop_path = crop_file_name(record["source"], record["record_id"], extension)
-        crops[crop_path] = encode_image(
-            crop, f".{extension}", jpeg_quality=int(face_crop.get("jpeg_quality", 95))
-        )
-        records.loc[index, CROP_COLUMNS] = [
+        result.crops[crop_path] = encode_image(crop, f".{extension}", jpeg_quality=jpeg_quality)
+        values = [
             round(box.x, 2),
             round(box.y, 2),
             round(box.w, 2),
@@ -150,7 +165,73 @@ def crop_faces(
             perceptual_hash(crop, hash_size),
             perceptual_hash(image, hash_size),
         ]
-        outcomes["cropped"] += 1
+        result.updates.append((index, "crop", values))
+        result.outcomes["cropped"] += 1
+    return result
+
+
+def crop_faces(
+    records: pd.DataFrame,
+    face_detection: Mapping[str, Any],
+    face_crop: Mapping[str, Any],
+    deduplication: Mapping[str, Any],
+    parallel: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """Crop the face of every usable record.
+
+    Returns the encoded crops (crop path -> bytes) and the records with the face box, crop path
+    and perceptual hash added; records that fail get ``unreadable_image`` or ``no_face_found``.
+    ``parallel`` (``workers``, ``chunk_size``, ``scheduler``): with more than one worker the
+    records are cropped in chunks on Dask (pediatric_emotion.parallel); the result is the same.
+    """
+    hash_size = int(deduplication["hash_size"])
+    extension = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}.get(str(face_crop["image_format"]))
+    if extension is None:
+        raise ValueError(
+            f"face_crop.image_format must be png or jpg, got {face_crop['image_format']!r}"
+        )
+    parallel = dict(parallel or {})
+    workers = int(parallel.get("workers", 1))
+    chunk_size = int(parallel.get("chunk_size", 256))
+    if workers < 1 or chunk_size < 1:
+        raise ValueError(
+            f"parallel_cropping.workers and chunk_size must be >= 1, got {workers}, {chunk_size}"
+        )
+    usable = records["drop_reason"].isna()
+    todo = records.loc[usable]
+    args = (face_detection, face_crop, hash_size, extension)
+    if workers == 1 or len(todo) <= chunk_size:
+        results = [crop_chunk(todo, *args, progress=True)]
+    else:
+        chunks = [todo.iloc[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
+        with tqdm(total=len(todo), desc="Cropping faces", unit="img", disable=None) as bar:
+            results = map_chunks(
+                crop_chunk,
+                chunks,
+                args=args,
+                workers=workers,
+                scheduler=str(parallel.get("scheduler", "processes")),
+                on_done=lambda position: bar.update(len(chunks[position])),
+            )
+        logger.info(
+            "Face cropping: %d images in %d chunks of up to %d on %s",
+            len(todo),
+            len(chunks),
+            chunk_size,
+            "the Dask cluster's workers" if in_dask_worker() else f"{workers} local workers",
+        )
+
+    records = records.copy()
+    for column in CROP_COLUMNS:
+        records[column] = None
+    crops: dict[str, bytes] = {}
+    outcomes: Counter[str] = Counter()
+    for result in results:  # chunk order = record order: the same frame and crops as one chunk
+        for index, kind, values in result.updates:
+            columns = ["drop_reason", "detail"] if kind == "drop" else CROP_COLUMNS
+            records.loc[index, columns] = values
+        crops.update(result.crops)
+        outcomes.update(result.outcomes)
     logger.info("Face cropping: %s", dict(outcomes))
     for column in ("bbox_x", "bbox_y", "bbox_w", "bbox_h", "face_score"):
         records[column] = pd.to_numeric(records[column])

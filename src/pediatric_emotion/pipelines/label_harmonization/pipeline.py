@@ -37,6 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:face_detection",
                     "params:face_crop",
                     "params:deduplication",
+                    "params:parallel_cropping",
                 ],
                 outputs=["face_crop_candidates", "cropped_records"],
                 name="crop_faces_node",

@@ -1,0 +1,393 @@
+"""``DaskRunner``: Kedro's documented Dask runner (docs: Deploy > Dask), on the Kedro 1.x runner
+API. Every node is one task on a ``distributed`` cluster, submitted as soon as the nodes it
+depends on are done, so independent namespaces (the training cells, their optimization) run
+concurrently on the workers::
+
+    kedro run --runner=pediatric_emotion.runners.DaskRunner
+
+The cluster: ``dask.scheduler_address`` (conf/base/parameters_dask.yml, or
+``--params=dask.scheduler_address=tcp://host:8786``), else Dask's own ``scheduler-address``
+setting (``DASK_SCHEDULER_ADDRESS``), else a ``LocalCluster`` on this machine
+(``dask.local_cluster``: 2 worker processes of 1 thread by default). ``--runner-params`` may set
+``address`` and ``n_workers`` too; they win over the parameters.
+
+Every in-memory dataset a node writes (``MemoryDataset``: the unregistered ones and the
+``copy_mode: assign`` entries) is swapped, for this run only, for a pickle file under
+``dask.intermediate_dir`` (on storage every worker sees), deleted once its last reader is done;
+free outputs come back into their ``MemoryDataset`` after the run, as with Kedro's runners. Other
+single-process datasets that cross nodes are refused before anything runs. Node hooks run
+on the worker that runs the node; ``NodeTimingHook``'s timings come back to this process.
+
+No TensorFlow here: the nodes import it on the workers when they need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+from kedro.framework.hooks.manager import (
+    _create_hook_manager,
+    _register_hooks,
+    _register_hooks_entry_points,
+)
+from kedro.io import AbstractDataset, MemoryDataset
+from kedro.runner import AbstractRunner
+from kedro.runner.task import Task
+from pluggy import PluginManager
+
+from pediatric_emotion.hooks import NodeTimingHook
+
+if TYPE_CHECKING:
+    from distributed import Client
+    from kedro.io import CatalogProtocol
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "scheduler_address": None,
+    "intermediate_dir": "data/02_intermediate/dask",
+    "local_cluster": {"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None},
+}
+"""``dask`` parameters when conf has none (conf/base/parameters_dask.yml documents each)."""
+
+_TIMINGS_ATTRIBUTE = "_pediatric_emotion_node_timings"
+
+
+class PickleFileDataset(AbstractDataset):
+    """A dataset that crosses nodes, kept where every worker can read it: one pickle file
+    (cloudpickle: Keras models and closures too), written to a temporary name and renamed, so a
+    reader never sees half a file. Releasing it deletes the file; ephemeral like the
+    ``MemoryDataset`` it stands for (the runner deletes it after the run)."""
+
+    _EPHEMERAL = True
+
+    def __init__(self, filepath: str) -> None:
+        self._filepath = Path(filepath)
+
+    def load(self) -> Any:
+        with self._filepath.open("rb") as file:
+            return cloudpickle.load(file)
+
+    def save(self, data: Any) -> None:
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._filepath.with_name(f".{self._filepath.name}.{uuid.uuid4().hex}.partial")
+        try:
+            with partial.open("wb") as file:
+                cloudpickle.dump(data, file, protocol=5)
+            os.replace(partial, self._filepath)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _release(self) -> None:
+        self._filepath.unlink(missing_ok=True)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+def crossing_datasets(pipeline: Pipeline) -> set[str]:
+    """The datasets that one node of ``pipeline`` writes and another reads."""
+    return _outputs(pipeline) & set(chain.from_iterable(node.inputs for node in pipeline.nodes))
+
+
+def _outputs(pipeline: Pipeline) -> set[str]:
+    return set(chain.from_iterable(node.outputs for node in pipeline.nodes))
+
+
+class _QuietReplacing(logging.Filter):
+    """Drops the catalog's "Replacing dataset" warning while the runner swaps datasets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Replacing dataset")
+
+
+@contextmanager
+def _replacing_quietly() -> Iterator[None]:
+    catalog_logger, quiet = logging.getLogger("kedro.io.data_catalog"), _QuietReplacing()
+    catalog_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        catalog_logger.removeFilter(quiet)
+
+
+def persist_in_memory_outputs(
+    pipeline: Pipeline, catalog: CatalogProtocol, folder: Path
+) -> dict[str, tuple[Path, MemoryDataset]]:
+    """Swap every in-memory dataset a node writes (crossing to another node, or a free output
+    this process reads after the run) for a ``PickleFileDataset`` in ``folder``.
+
+    Returns, per swapped name, its file and the ``MemoryDataset`` it replaced.
+
+    Raises:
+        ValueError: a dataset that crosses nodes is single-process or ephemeral but no
+            ``MemoryDataset``, so it cannot be persisted for it; the message names each.
+    """
+    crossing = crossing_datasets(pipeline)
+    swapped: dict[str, tuple[Path, MemoryDataset]] = {}
+    refused: list[str] = []
+    for name in sorted(_outputs(pipeline)):
+        dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+        if isinstance(dataset, MemoryDataset):
+            swapped[name] = (folder / f"{name}.pkl", dataset)
+        elif name in crossing and (
+            getattr(dataset, "_SINGLE_PROCESS", False) or getattr(dataset, "_EPHEMERAL", False)
+        ):
+            refused.append(f"{name} ({type(dataset).__name__})")
+    if refused:
+        raise ValueError(
+            "DaskRunner: these datasets cross nodes but live in one process, so another worker "
+            f"cannot read them: {', '.join(refused)}. Give each a file dataset in the catalog."
+        )
+    with _replacing_quietly():
+        for name, (path, _) in swapped.items():
+            catalog[name] = PickleFileDataset(str(path))
+    return swapped
+
+
+def restore_in_memory_outputs(
+    catalog: CatalogProtocol, swapped: dict[str, tuple[Path, MemoryDataset]]
+) -> None:
+    """Put the ``MemoryDataset``s back, with the data of those still on file (free outputs),
+    and delete the files."""
+    with _replacing_quietly():
+        for name, (path, original) in swapped.items():
+            if path.exists():
+                original.save(PickleFileDataset(str(path)).load())
+                path.unlink()
+            catalog[name] = original
+
+
+def _bootstrap_worker(package_name: str | None, logging_config: dict[str, Any] | None) -> None:
+    """Configure the Kedro project in a worker process once (settings, hooks, logging)."""
+    from kedro.framework import project
+
+    if package_name and project.PACKAGE_NAME != package_name:
+        project.configure_project(package_name)
+        if logging_config:
+            project.configure_logging(logging_config)
+
+
+def run_node_on_worker(
+    node: Node,
+    catalog: CatalogProtocol,
+    *,
+    is_async: bool,
+    run_id: str | None,
+    package_name: str | None,
+    logging_config: dict[str, Any] | None,
+) -> tuple[Node, dict[str, Any]]:
+    """Run one node on a Dask worker with the project's hooks (a ``PluginManager`` cannot be
+    pickled: it is built here); returns the node and the timings of its ``NodeTimingHook``s,
+    which a failure carries on the exception instead."""
+    from kedro.framework.project import settings
+
+    _bootstrap_worker(package_name, logging_config)
+    hook_manager = _create_hook_manager()
+    _register_hooks(hook_manager, settings.HOOKS)
+    _register_hooks_entry_points(hook_manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
+    timing_hooks = [p for p in hook_manager.get_plugins() if isinstance(p, NodeTimingHook)]
+
+    def timings() -> dict[str, Any]:
+        popped = {type(h).__qualname__: h.pop_timing(node.name) for h in timing_hooks}
+        return {key: value for key, value in popped.items() if value is not None}
+
+    try:
+        Task(
+            node=node, catalog=catalog, is_async=is_async, hook_manager=hook_manager, run_id=run_id
+        ).execute()
+    except Exception as error:
+        setattr(error, _TIMINGS_ATTRIBUTE, timings())
+        raise
+    return node, timings()
+
+
+class DaskRunner(AbstractRunner):
+    """Run a pipeline's nodes as tasks on a Dask ``distributed`` cluster, each as soon as its
+    inputs are written.
+
+    Args:
+        address: the scheduler (``tcp://host:8786``); overrides ``dask.scheduler_address``.
+        n_workers: workers of the local cluster; overrides ``dask.local_cluster.n_workers``.
+        client: an existing ``distributed.Client`` (tests, notebooks); it is left open.
+        is_async: load and save a node's datasets in threads (Kedro's ``--async``).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        n_workers: int | None = None,
+        client: Client | None = None,
+        is_async: bool = False,
+    ) -> None:
+        super().__init__(is_async=is_async)
+        self._address = address
+        self._n_workers = n_workers
+        self._client = client
+
+    def _get_executor(self, max_workers: int) -> None:
+        return None  # the cluster schedules; AbstractRunner's executor loop is not used
+
+    def settings(self, catalog: CatalogProtocol) -> dict[str, Any]:
+        """The ``dask`` parameters of this run over the defaults, then the runner's arguments."""
+        configured = catalog.load("params:dask") if "params:dask" in catalog else {}
+        merged = {**DEFAULT_SETTINGS, **(configured or {})}
+        merged["local_cluster"] = {
+            **DEFAULT_SETTINGS["local_cluster"],
+            **(merged.get("local_cluster") or {}),
+        }
+        if self._address:
+            merged["scheduler_address"] = self._address
+        if self._n_workers:
+            merged["local_cluster"]["n_workers"] = int(self._n_workers)
+        return merged
+
+    def _connect(self, settings: dict[str, Any]) -> tuple[Client, list[Any]]:
+        """The client to use and what to close after the run."""
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self._client is not None:
+            return self._client, []
+        address = settings["scheduler_address"] or dask.config.get("scheduler-address", None)
+        if address:
+            client = Client(address)
+            logger.info("DaskRunner: scheduler %s", address)
+            return client, [client]
+        cluster = LocalCluster(**settings["local_cluster"])
+        client = Client(cluster)
+        logger.info("DaskRunner: local cluster of %d workers at %s", len(cluster.workers), cluster)
+        return client, [client, cluster]
+
+    def _run(
+        self,
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+        hook_manager: PluginManager | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Submit each node when its dependencies are done; release datasets as Kedro does."""
+        from kedro.framework.project import LOGGING, PACKAGE_NAME
+
+        settings = self.settings(catalog)
+        folder = Path(settings["intermediate_dir"]) / (run_id or uuid.uuid4().hex)
+        swapped = persist_in_memory_outputs(pipeline, catalog, folder)
+        if swapped:
+            logger.info(
+                "DaskRunner: %d in-memory datasets go through files in %s",
+                len(swapped),
+                folder,
+            )
+        client, to_close = self._connect(settings)
+        try:
+            self._warn_on_other_working_directories(client)
+            self._submit_all(
+                pipeline,
+                catalog,
+                client,
+                hook_manager=hook_manager,
+                run_id=run_id,
+                package_name=PACKAGE_NAME,
+                logging_config=dict(LOGGING),
+            )
+        finally:
+            for closable in to_close:
+                closable.close()
+            restore_in_memory_outputs(catalog, swapped)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    @staticmethod
+    def _warn_on_other_working_directories(client: Client) -> None:
+        """Relative catalog paths resolve against each worker's working directory."""
+        here = os.getcwd()
+        elsewhere = {w: d for w, d in client.run(os.getcwd).items() if d != here}
+        if elsewhere:
+            logger.warning(
+                "DaskRunner: workers started outside this project folder (%s): %s; relative "
+                "catalog paths resolve there (docs/scaling.md)",
+                here,
+                elsewhere,
+            )
+
+    def _submit_all(
+        self,
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+        client: Client,
+        *,
+        hook_manager: PluginManager | None,
+        run_id: str | None,
+        package_name: str | None,
+        logging_config: Any,
+    ) -> None:
+        from distributed import wait
+
+        nodes = pipeline.nodes
+        load_counts = Counter(chain.from_iterable(n.inputs for n in nodes))
+        dependencies = pipeline.node_dependencies
+        todo, done_nodes = set(dependencies), set()
+        running: dict[Any, Node] = {}
+        plugins = hook_manager.get_plugins() if isinstance(hook_manager, PluginManager) else ()
+        timing_hooks = [p for p in plugins if isinstance(p, NodeTimingHook)]
+        while True:
+            ready = {n for n in todo if dependencies[n] <= done_nodes}
+            todo -= ready
+            for node in sorted(ready, key=lambda n: n.name):
+                future = client.submit(
+                    run_node_on_worker,
+                    node,
+                    catalog,
+                    is_async=self._is_async,
+                    run_id=run_id,
+                    package_name=package_name,
+                    logging_config=logging_config,
+                    key=f"{node.name}-{uuid.uuid4().hex[:8]}",
+                    pure=False,
+                )
+                running[future] = node
+            if not running:
+                if todo:
+                    self._raise_runtime_error(todo, done_nodes, ready, None)
+                break
+            finished = wait(list(running), return_when="FIRST_COMPLETED").done
+            for future in finished:
+                node = running.pop(future)
+                error = future.exception()
+                if error is not None:
+                    timings = getattr(error, _TIMINGS_ATTRIBUTE, {})
+                    self._add_timings(timing_hooks, node, timings, "a worker")
+                    for other in running:
+                        other.cancel()
+                    self._suggest_resume_scenario(pipeline, done_nodes, catalog)
+                    raise error
+                _, node_timings = future.result()
+                where = (client.who_has(future).get(future.key) or ["a worker"])[0]
+                self._add_timings(timing_hooks, node, node_timings, str(where))
+                done_nodes.add(node)
+                self._logger.info("Completed node: %s", node.name)
+                self._logger.info("Completed %d out of %d tasks", len(done_nodes), len(nodes))
+                self._release_datasets(node, catalog, load_counts, pipeline)
+
+    @staticmethod
+    def _add_timings(
+        hooks: list[NodeTimingHook], node: Node, timings: dict[str, Any], where: str
+    ) -> None:
+        for hook in hooks:
+            timing = timings.get(type(hook).__qualname__)
+            if timing is not None:
+                hook.add_timing(node, timing, where=where)

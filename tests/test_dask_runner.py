@@ -1,0 +1,164 @@
+"""DaskRunner on small pipelines: the sequential runner's results, in-memory datasets through
+files that are gone after the run, single-process datasets refused, failures raised with their
+node's timing, settings from the ``dask`` parameters, no TensorFlow import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from kedro.io import CachedDataset, DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+
+from pediatric_emotion.datasets import AtomicCSVDataset
+from pediatric_emotion.hooks import NodeTimingHook
+from pediatric_emotion.runners import DaskRunner
+from pediatric_emotion.runners.dask_runner import (
+    PickleFileDataset,
+    crossing_datasets,
+    persist_in_memory_outputs,
+)
+
+
+def make_frame(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": range(n)})
+
+
+def double(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(y=frame["x"] * 2)
+
+
+def total(frame: pd.DataFrame) -> int:
+    return int(frame["y"].sum())
+
+
+def fail(frame: pd.DataFrame) -> int:
+    raise RuntimeError("this node fails")
+
+
+def pipeline(last=total) -> Pipeline:
+    """Two branches after one node: ``a`` -> ``b`` -> ``c`` (free) and ``a`` -> ``saved``."""
+    return Pipeline(
+        [
+            Node(make_frame, "params:n", "a", name="make"),
+            Node(double, "a", "b", name="double"),
+            Node(last, "b", "c", name="total"),
+            Node(double, "a", "saved", name="save"),
+        ]
+    )
+
+
+def catalog(folder: Path) -> DataCatalog:
+    return DataCatalog(
+        {
+            "params:n": MemoryDataset(6),
+            "params:dask": MemoryDataset({"intermediate_dir": str(folder / "dask")}),
+            "saved": AtomicCSVDataset(filepath=str(folder / "saved.csv")),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker threads in this process: quick to start (the slow end-to-end test runs worker
+    processes)."""
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_results_match_the_sequential_runner(client, tmp_path):
+    expected = SequentialRunner().run(pipeline(), catalog(tmp_path / "seq"))["c"].load()
+    ours = catalog(tmp_path / "dask")
+    outputs = DaskRunner(client=client).run(pipeline(), ours)
+    assert outputs["c"].load() == expected == 30  # the free output is back in memory
+    assert pd.read_csv(tmp_path / "dask/saved.csv")["y"].sum() == 30
+    assert not list((tmp_path / "dask/dask").iterdir())  # the run's pickle files are gone
+    assert isinstance(ours.get("a", fallback_to_runtime_pattern=True), MemoryDataset)
+
+
+def test_failure_is_raised_and_files_removed(client, tmp_path):
+    with pytest.raises(RuntimeError, match="this node fails"):
+        DaskRunner(client=client).run(pipeline(last=fail), catalog(tmp_path))
+    assert not list((tmp_path / "dask").iterdir())
+
+
+def test_in_memory_outputs_go_through_files_and_single_process_ones_are_refused(tmp_path):
+    ours = catalog(tmp_path)
+    assert crossing_datasets(pipeline()) == {"a", "b"}
+    swapped = persist_in_memory_outputs(pipeline(), ours, tmp_path / "run")
+    assert sorted(swapped) == ["a", "b", "c"]
+    assert all(isinstance(ours[name], PickleFileDataset) for name in swapped)
+    ours["a"].save(make_frame(3))
+    pd.testing.assert_frame_equal(ours["a"].load(), make_frame(3))
+    ours.release("a")
+    assert not (tmp_path / "run/a.pkl").exists()
+
+    cached = catalog(tmp_path)
+    cached["b"] = CachedDataset(MemoryDataset())
+    with pytest.raises(ValueError, match=r"cross nodes .* b \(CachedDataset\)"):
+        persist_in_memory_outputs(pipeline(), cached, tmp_path / "run")
+
+
+def test_settings_from_parameters_then_runner_arguments(tmp_path):
+    ours = catalog(tmp_path)
+    ours["params:dask"] = MemoryDataset(
+        {"scheduler_address": "tcp://a:1", "local_cluster": {"n_workers": 5}}
+    )
+    settings = DaskRunner().settings(ours)
+    assert settings["scheduler_address"] == "tcp://a:1"
+    assert settings["local_cluster"] == {
+        "n_workers": 5,
+        "threads_per_worker": 1,
+        "dashboard_address": None,
+    }
+    assert settings["intermediate_dir"] == "data/02_intermediate/dask"
+    settings = DaskRunner(address="tcp://b:2", n_workers=3).settings(ours)
+    assert settings["scheduler_address"] == "tcp://b:2"
+    assert settings["local_cluster"]["n_workers"] == 3
+
+
+def test_node_timing_travels_between_hooks():
+    worker, driver = NodeTimingHook(), NodeTimingHook()
+    node = pipeline().nodes[0]
+    driver.before_pipeline_run(pipeline())
+    worker.before_node_run(node)
+    time.sleep(0.05)
+    worker.after_node_run(node)
+    worker.after_dataset_saved(node)
+    timing = worker.pop_timing(node.name)
+    assert worker.pop_timing(node.name) is None
+    assert timing["status"] == "completed" and timing["seconds"] >= 0.05
+    assert timing["started_at"] <= datetime.now(timezone.utc)
+    driver.add_timing(node, timing, where="tcp://worker")
+    rows = {row["node"]: row for row in driver.table(failed=False)}
+    assert rows["make"]["status"] == "completed"
+    assert rows["make"]["seconds"] == pytest.approx(timing["seconds"], abs=1e-3)
+    assert rows["double"]["status"] == "not_timed"
+
+
+def test_runner_module_does_not_import_tensorflow(project_root):
+    code = (
+        "import sys; import pediatric_emotion.runners; "
+        "print('tensorflow' in sys.modules, 'ai_edge_litert' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project_root,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False False"

@@ -1,0 +1,149 @@
+"""The demo pipelines on a local Dask cluster of 2 worker processes give the sequential runner's
+outputs: demo data once, then label_harmonization + a 2-cell training grid (MobileNetV3-Small on
+both data copies, 32 px, 1 epoch of 2 steps) with each runner in the same project copy.
+
+Compared: every harmonization output byte for byte (crops, CSVs) or frame for frame (the
+manifest), with the crops cut in parallel chunks on the cluster's workers against one after the
+other; every namespaced training dataset exists in both runs; each cell's training examples are
+equal; each cell's history and model weights are equal, because training is seeded per cell
+(keras.utils.set_random_seed, seeded shuffle and stateless augmentation) and TensorFlow on CPU
+is deterministic for the same ops and thread counts, whichever process runs the cell. Not
+compared: times (seconds, images per second) and the plots' bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro.runner import SequentialRunner
+
+from pediatric_emotion.runners import DaskRunner
+from tests.conftest import make_project_copy
+
+pytestmark = pytest.mark.slow
+
+CELLS = ["mobilenet_v3_small.public", "mobilenet_v3_small.public_guesswhat"]
+TINY_TRAINING = {
+    "training": {
+        "image_size": 32,
+        "batch_size": 8,
+        "epochs": 1,
+        "max_steps_per_epoch": 2,
+        "early_stopping": {"patience": 5, "min_delta": 0.0},
+    }
+}
+HARMONIZATION_FILES = [
+    "02_intermediate/source_inventory.csv",
+    "08_reporting/harmonization_report.csv",
+    "08_reporting/harmonization_drops.csv",
+    "08_reporting/duplicate_pairs.csv",
+]
+VOLATILE = ("run_timing.csv", ".png")  # times; plots are not compared byte for byte
+
+
+def _run(root: Path, pipelines: list[str], params: dict, runner) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        with KedroSession.create(project_path=root, runtime_params=params) as session:
+            session.run(pipeline_names=pipelines, runner=runner)
+
+
+def _outputs(data: Path) -> set[str]:
+    return {
+        p.relative_to(data).as_posix()
+        for p in data.rglob("*")
+        if p.is_file() and not p.relative_to(data).as_posix().startswith("01_raw")
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = make_project_copy(tmp_path_factory.mktemp("dask_project"))
+    base = yaml.safe_load((root / "conf/base/parameters_training.yml").read_text())
+    grid = {
+        "architectures": {"mobilenet_v3_small": base["architectures"]["mobilenet_v3_small"]},
+        "variants": {
+            "public": {"roles": ["train"]},
+            "public_guesswhat": {"roles": ["train", "guesswhat"]},
+        },
+    }
+    (root / "conf/local/parameters_training.yml").write_text(yaml.safe_dump(grid))
+    bootstrap_project(root)
+    _run(root, ["demo_data"], {"demo_data": {"scale": 0.15}}, SequentialRunner())
+    pipelines = ["label_harmonization", "training"]
+
+    _run(root, pipelines, TINY_TRAINING, SequentialRunner())
+    sequential = tmp_path_factory.mktemp("sequential") / "data"
+    shutil.copytree(root / "data", sequential, ignore=shutil.ignore_patterns("01_raw"))
+    for layer in (root / "data").iterdir():
+        if layer.is_dir() and layer.name != "01_raw":
+            shutil.rmtree(layer)
+            layer.mkdir()
+
+    in_chunks = {**TINY_TRAINING, "parallel_cropping": {"workers": 2, "chunk_size": 32}}
+    _run(root, pipelines, in_chunks, DaskRunner(n_workers=2))
+    return {"sequential": sequential, "dask": root / "data"}
+
+
+def test_same_output_files(runs):
+    sequential, dask = (_outputs(runs[k]) for k in ("sequential", "dask"))
+    assert sequential == dask
+    assert not any(path.startswith("02_intermediate/dask") for path in dask)  # cleaned up
+    for cell in CELLS:
+        assert f"06_models/{cell}.keras" in dask
+
+
+def test_harmonization_outputs_are_identical(runs):
+    sequential, dask = runs["sequential"], runs["dask"]
+    for name in HARMONIZATION_FILES:
+        assert (dask / name).read_bytes() == (sequential / name).read_bytes(), name
+    manifest = pd.read_parquet(dask / "03_primary/face_manifest.parquet")
+    expected = pd.read_parquet(sequential / "03_primary/face_manifest.parquet")
+    pd.testing.assert_frame_equal(manifest, expected)
+    crops = sorted((sequential / "03_primary/face_crops").rglob("*.png"))
+    assert len(crops) == len(manifest) > 100
+    for crop in crops:
+        relative = crop.relative_to(sequential)
+        assert (dask / relative).read_bytes() == crop.read_bytes(), relative
+
+
+def test_training_cells_are_identical(runs):
+    import tf_keras as keras
+
+    sequential, dask = runs["sequential"], runs["dask"]
+    for cell in CELLS:
+        examples = f"05_model_input/{cell}.training_examples.parquet"
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(dask / examples), pd.read_parquet(sequential / examples)
+        )
+        history = f"07_model_output/training/{cell}.history.json"
+        ours, theirs = (json.loads((d / history).read_text()) for d in (dask, sequential))
+        timeless = {k for k in theirs if "second" not in k and "time" not in k}
+        assert {k: ours[k] for k in timeless} == {k: theirs[k] for k in timeless}
+        models = [
+            keras.models.load_model(d / f"06_models/{cell}.keras", compile=False)
+            for d in (dask, sequential)
+        ]
+        for ours_w, theirs_w in zip(*(m.get_weights() for m in models), strict=True):
+            np.testing.assert_array_equal(ours_w, theirs_w)
+    summary = [pd.read_csv(d / "08_reporting/training_summary.csv") for d in (dask, sequential)]
+    timeless = [c for c in summary[1] if "second" not in c]
+    pd.testing.assert_frame_equal(summary[0][timeless], summary[1][timeless])
+
+
+def test_every_node_was_timed_on_the_workers(runs):
+    timing, sequential = (
+        pd.read_csv(runs[k] / "08_reporting/run_timing.csv") for k in ("dask", "sequential")
+    )
+    assert sorted(timing["node"]) == sorted(sequential["node"])
+    assert len(timing) > 8 + 2 * len(CELLS)  # harmonization, summary, the cells' nodes
+    assert set(timing["status"]) == {"completed"}
+    assert timing["seconds"].gt(0).all()
