@@ -164,6 +164,18 @@ def test_clustering_leaves_at_most_n_values_per_kernel_channel(
         assert _max_unique_per_channel(content) <= CLUSTERS, quantization
 
 
+def test_per_tensor_int8_weights_have_one_scale_and_a_smaller_file(
+    trained: keras.Model, images: np.ndarray
+) -> None:
+    per_channel = convert_to_tflite(trained, "int8", representative_images=images[:8])
+    per_tensor = convert_to_tflite(
+        trained, "int8", representative_images=images[:8], per_channel=False
+    )
+    assert max(w.scale.size for w in weight_tensors(per_channel) if w.op == "CONV_2D") > 1
+    assert {w.scale.size for w in weight_tensors(per_tensor)} == {1}
+    assert len(per_tensor) < len(per_channel)
+
+
 def test_qat_gives_an_integer_only_file(
     trained: keras.Model, train_data: tf.data.Dataset, images: np.ndarray
 ) -> None:

@@ -209,6 +209,7 @@ def _tflite_files(
                 representative_images=representative,
                 io_dtype=str(cell.optimization.get("int8_io", "int8")),
                 quantization_aware=quantization_aware,
+                per_channel=bool(cell.optimization.get("per_channel_weights", True)),
             )
         except Exception as err:  # the converter's refusal is a result, not a crash
             logger.warning(
