@@ -114,7 +114,12 @@ def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
             assert report["filepath"].endswith(
                 f"data/07_model_output/optimization/{namespace}.{technique}.json"
             )
-        assert resolved[f"{namespace}.pruned_model"]["type"] == "kedro.io.MemoryDataset"
+        for technique in ("pruned", "clustered"):  # PQAT / CQAT / PCQAT start from them
+            model = resolved[f"{namespace}.{technique}_model"]
+            assert model["type"] == "tensorflow.TensorFlowModelDataset"
+            assert model["filepath"].endswith(
+                f"data/06_models/optimization/{namespace}.{technique}.keras"
+            )
         assert resolved[f"{namespace}.training_examples"]["filepath"].endswith(
             f"data/05_model_input/{namespace}.training_examples.parquet"
         )
