@@ -29,7 +29,7 @@ run: demo-data  ## the main job: the default pipelines on the demo data
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-fast: $(STAMP)  ## the tests without the slow end-to-end runs
 	$(BIN)/pytest -m "not slow"
