@@ -116,7 +116,9 @@ def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
             )
         for technique in ("pruned", "clustered"):  # PQAT / CQAT / PCQAT start from them
             model = resolved[f"{namespace}.{technique}_model"]
-            assert model["type"] == "tensorflow.TensorFlowModelDataset"
+            assert (
+                model["type"] == "pediatric_emotion.datasets.models.OptionalTensorFlowModelDataset"
+            )
             assert model["filepath"].endswith(
                 f"data/06_models/optimization/{namespace}.{technique}.keras"
             )

@@ -297,6 +297,16 @@ def _unsupported(
     return {}, rows
 
 
+def _no_model(
+    cell: _Cell, technique: str, reason: str
+) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
+    """A pruning / clustering node's outputs when it made no model: ``NoModel`` (Kedro saves no
+    None; the catalog's dataset removes the file) and the unsupported rows."""
+    from pediatric_emotion.datasets.models import NoModel
+
+    return NoModel(reason), *_unsupported(cell, technique, reason)
+
+
 def _attempt(cell: _Cell, technique: str, build: Callable[[], Any]) -> tuple[Any, str | None]:
     """Run a tfmot step; a refusal (any exception from tfmot) becomes a reason string."""
     try:
@@ -331,7 +341,7 @@ def prune_classifier(
     *, model: Any, cell: Mapping[str, str], **inputs: Any
 ) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
     """Magnitude pruning to the configured sparsity, fine-tuned, stripped, converted. Returns the
-    stripped float model too (PQAT and PCQAT start from it); None where unsupported."""
+    stripped float model too (PQAT and PCQAT start from it); ``NoModel`` where unsupported."""
     import tensorflow_model_optimization as tfmot
 
     from pediatric_emotion.modeling.compression import pruning_wrapped, strip
@@ -346,14 +356,11 @@ def prune_classifier(
     end_step = int(total * float(pruning.get("end_fraction", 0.7))) // frequency * frequency
     end_step = max(end_step, frequency)
     if end_step > total:
-        return (
-            None,
-            *_unsupported(
-                context,
-                "pruned",
-                f"pruning.frequency {frequency} exceeds the {total} fine-tuning steps: the mask "
-                "would never be updated",
-            ),
+        return _no_model(
+            context,
+            "pruned",
+            f"pruning.frequency {frequency} exceeds the {total} fine-tuning steps: the mask "
+            "would never be updated",
         )
     wrapped, reason = _attempt(
         context,
@@ -366,7 +373,7 @@ def prune_classifier(
         ),
     )
     if reason:
-        return None, *_unsupported(context, "pruned", reason)
+        return _no_model(context, "pruned", reason)
     context.fine_tune(wrapped, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     pruned = strip(wrapped)
     files, rows = _tflite_files(context, pruned, "pruned")
@@ -377,7 +384,8 @@ def cluster_classifier(
     *, model: Any, cell: Mapping[str, str], **inputs: Any
 ) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
     """Weight clustering (the configured number of clusters per kernel), fine-tuned, stripped,
-    converted. Returns the stripped float model too (CQAT starts from it)."""
+    converted. Returns the stripped float model too (CQAT starts from it); ``NoModel`` where
+    unsupported."""
     from pediatric_emotion.modeling.compression import strip
 
     context = _cell(cell, **inputs)
@@ -387,7 +395,7 @@ def cluster_classifier(
         lambda: _clustering(context, context.quantizable_copy(model), preserve_sparsity=False),
     )
     if reason:
-        return None, *_unsupported(context, "clustered", reason)
+        return _no_model(context, "clustered", reason)
     context.fine_tune(wrapped)
     clustered = strip(wrapped)
     files, rows = _tflite_files(context, clustered, "clustered")
@@ -400,15 +408,18 @@ def train_quantization_aware(
     """Quantization-aware training, then int8: ``qat`` from the trained model, ``pqat`` from the
     pruned one (zeros kept), ``cqat`` from the clustered one (clusters kept), ``pcqat`` from the
     pruned one clustered with its zeros kept (both kept)."""
+    from pediatric_emotion.datasets.models import NoModel
     from pediatric_emotion.modeling.architectures import uncompiled_copy
     from pediatric_emotion.modeling.compression import quantization_aware, strip
 
     if technique not in PRESERVE:
         raise ValueError(f"technique must be one of {sorted(PRESERVE)}, got {technique!r}")
     context = _cell(cell, **inputs)
-    if model is None:
+    if model is None or isinstance(model, NoModel):  # no start model: its own row says why
         source = {"pqat": "pruned", "cqat": "clustered", "pcqat": "pruned"}[technique]
-        return _unsupported(context, technique, f"no {source} model to start from")
+        return _unsupported(
+            context, technique, f"no {source} model to start from (see the {source} row)"
+        )
     start = context.quantizable_copy(model) if technique == "qat" else uncompiled_copy(model)
     if technique == "pcqat":
         wrapped, reason = _attempt(
