@@ -19,6 +19,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"  # tests never send usage data
 
+TINY_TRAINING: dict[str, Any] = {
+    "training": {
+        "image_size": 32,
+        "batch_size": 8,
+        "epochs": 1,
+        "max_steps_per_epoch": 2,
+        "early_stopping": {"patience": 5, "min_delta": 0.0},
+    }
+}
+"""Runtime parameters training a grid cell in seconds: 32 px, one epoch of two steps."""
+
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:

@@ -26,20 +26,11 @@ from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
 
 from pediatric_emotion.runners import DaskRunner
-from tests.conftest import make_project_copy
+from tests.conftest import TINY_TRAINING, make_project_copy
 
 pytestmark = pytest.mark.slow
 
 CELLS = ["mobilenet_v3_small.public", "mobilenet_v3_small.public_guesswhat"]
-TINY_TRAINING = {
-    "training": {
-        "image_size": 32,
-        "batch_size": 8,
-        "epochs": 1,
-        "max_steps_per_epoch": 2,
-        "early_stopping": {"patience": 5, "min_delta": 0.0},
-    }
-}
 HARMONIZATION_FILES = [
     "02_intermediate/source_inventory.csv",
     "08_reporting/harmonization_report.csv",

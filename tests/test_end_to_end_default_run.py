@@ -16,18 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import TINY_TRAINING
+
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "training": {
-        "image_size": 32,
-        "batch_size": 8,
-        "epochs": 1,
-        "max_steps_per_epoch": 2,
-        "early_stopping": {"patience": 5, "min_delta": 0.0},
-    },
-    "device_profiling": {"warmup_runs": 1, "runs": 3},
-}
+TINY = {**TINY_TRAINING, "device_profiling": {"warmup_runs": 1, "runs": 3}}
 
 
 @pytest.fixture(scope="module")
