@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,22 @@ TINY_TRAINING: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+def heavy_modules_after(code: str, cwd: Path) -> tuple[bool, bool]:
+    """Whether TensorFlow and LiteRT are imported after running ``code`` in a fresh Python."""
+    modules = "('tensorflow', 'ai_edge_litert')"
+    probe = f"{code}; import sys; print(*(m in sys.modules for m in {modules}))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=True,
+    )
+    tensorflow, litert = result.stdout.strip().splitlines()[-1].split()
+    return tensorflow == "True", litert == "True"
 
 
 def make_project_copy(destination: Path) -> Path:

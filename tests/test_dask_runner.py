@@ -4,8 +4,6 @@ node's timing, settings from the ``dask`` parameters, no TensorFlow import."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +23,7 @@ from pediatric_emotion.runners.dask_runner import (
     crossing_datasets,
     persist_in_memory_outputs,
 )
+from tests.conftest import heavy_modules_after
 
 
 def make_frame(n: int) -> pd.DataFrame:
@@ -149,16 +148,4 @@ def test_node_timing_travels_between_hooks():
 
 
 def test_runner_module_does_not_import_tensorflow(project_root):
-    code = (
-        "import sys; import pediatric_emotion.runners; "
-        "print('tensorflow' in sys.modules, 'ai_edge_litert' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=project_root,
-        check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "False False"
+    assert heavy_modules_after("import pediatric_emotion.runners", project_root) == (False, False)

@@ -4,6 +4,7 @@ import sys
 from kedro.framework.project import configure_project
 
 from pediatric_emotion.pipeline_registry import register_pipelines
+from tests.conftest import heavy_modules_after
 
 
 def test_default_runs_everything_but_demo_data():
@@ -22,21 +23,12 @@ def test_default_runs_everything_but_demo_data():
 
 def test_registry_and_settings_do_not_import_tensorflow_or_litert(project_root):
     code = (
-        "import sys; from kedro.framework.project import configure_project; "
+        "from kedro.framework.project import configure_project; "
         "configure_project('pediatric_emotion'); "
         "from pediatric_emotion.pipeline_registry import register_pipelines; "
-        "import pediatric_emotion.settings; register_pipelines(); "
-        "print('tensorflow' in sys.modules, 'ai_edge_litert' in sys.modules)"
+        "import pediatric_emotion.settings; register_pipelines()"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=project_root,
-        check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "False False"
+    assert heavy_modules_after(code, project_root) == (False, False)
 
 
 def test_package_sets_legacy_keras_before_tensorflow():

@@ -408,14 +408,13 @@ def train_quantization_aware(
     """Quantization-aware training, then int8: ``qat`` from the trained model, ``pqat`` from the
     pruned one (zeros kept), ``cqat`` from the clustered one (clusters kept), ``pcqat`` from the
     pruned one clustered with its zeros kept (both kept)."""
-    from pediatric_emotion.datasets.models import NoModel
     from pediatric_emotion.modeling.architectures import uncompiled_copy
     from pediatric_emotion.modeling.compression import quantization_aware, strip
 
     if technique not in PRESERVE:
         raise ValueError(f"technique must be one of {sorted(PRESERVE)}, got {technique!r}")
     context = _cell(cell, **inputs)
-    if model is None or isinstance(model, NoModel):  # no start model: its own row says why
+    if model is None:  # no start model on file (NoModel was saved): its own row says why
         source = {"pqat": "pruned", "cqat": "clustered", "pcqat": "pruned"}[technique]
         return _unsupported(
             context, technique, f"no {source} model to start from (see the {source} row)"
