@@ -132,6 +132,21 @@ _FULL_SHAPES: dict[str, dict[str, float]] = {
     },
     "contempt": {"asym": 0.14, "eye_open": 0.85, "press": 0.5, "brow_outer": 0.02},
 }
+# Cartoon emphasis: the geometric cues (brows, lids, mouth) move this many times as far as the
+# table above says, so that expressions still read in a 32-64 px crop (a real face at that size
+# shows them as a few pixels). Amounts in 0..1 (press, cheek, wrinkle, frown, teeth) are not scaled.
+_EMPHASIS: dict[str, float] = {
+    "brow_y": 1.2,  # higher and the raised brows vanish under a low fringe
+    "brow_inner": 2.0,
+    "brow_outer": 2.0,
+    "brow_arch": 1.5,
+    "eye_open": 1.5,
+    "mouth_w": 1.5,
+    "curve": 2.5,
+    "open": 1.6,
+    "upper_raise": 2.0,
+    "asym": 2.0,
+}
 # Mouth variants change the full shape: open/closed mouths, disgust with the tongue out.
 _VARIANT_SHAPES: dict[tuple[str, str], dict[str, float]] = {
     ("happy", "open"): {"open": 0.09, "upper_teeth": 1.0},
@@ -303,7 +318,9 @@ def expression_shape(expression: Expression, identity: Identity | None = None) -
         full.update(_VARIANT_SHAPES.get((expression.emotion, expression.variant), {}))
     k = float(np.clip(expression.intensity, 0.0, 1.0))
     shape = {
-        key: NEUTRAL_SHAPE[key] + (full[key] - NEUTRAL_SHAPE[key]) * k for key in NEUTRAL_SHAPE
+        key: NEUTRAL_SHAPE[key]
+        + (full[key] - NEUTRAL_SHAPE[key]) * k * _EMPHASIS.get(key, 1.0)
+        for key in NEUTRAL_SHAPE
     }
     for key in ("upper_teeth", "lower_teeth", "tongue"):  # shown or not, not half
         shape[key] = 1.0 if full[key] > 0 and k >= 0.45 else 0.0
