@@ -318,8 +318,7 @@ def expression_shape(expression: Expression, identity: Identity | None = None) -
         full.update(_VARIANT_SHAPES.get((expression.emotion, expression.variant), {}))
     k = float(np.clip(expression.intensity, 0.0, 1.0))
     shape = {
-        key: NEUTRAL_SHAPE[key]
-        + (full[key] - NEUTRAL_SHAPE[key]) * k * _EMPHASIS.get(key, 1.0)
+        key: NEUTRAL_SHAPE[key] + (full[key] - NEUTRAL_SHAPE[key]) * k * _EMPHASIS.get(key, 1.0)
         for key in NEUTRAL_SHAPE
     }
     for key in ("upper_teeth", "lower_teeth", "tongue"):  # shown or not, not half
