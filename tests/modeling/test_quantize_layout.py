@@ -75,3 +75,44 @@ def test_conv_before_relu_keeps_its_weight_quantizer_and_no_output_fake_quant() 
     # Add + ReLU: tfmot's behaviour (nothing quantized on the Add, the ReLU quantizes)
     add = _wrapper(quantized, "add")
     assert type(add.quantize_config).__name__ == "NoOpQuantizeConfig"
+
+
+def _concatenated_branches() -> keras.Model:
+    """Two 1x1 convolutions feeding a concatenation, as in NASNetMobile's adjust blocks; half of
+    each kernel zero (as after pruning)."""
+    inputs = keras.Input((8, 8, 8))
+    branches = [keras.layers.Conv2D(4, 1, name=f"branch_{i}")(inputs) for i in (1, 2)]
+    x = keras.layers.Concatenate(name="concat")(branches)
+    x = keras.layers.BatchNormalization(name="concat_bn")(x)
+    outputs = keras.layers.Dense(7, activation="softmax", name="logits")(
+        keras.layers.GlobalAveragePooling2D()(x)
+    )
+    model = keras.Model(inputs, outputs)
+    for i in (1, 2):
+        layer = model.get_layer(f"branch_{i}")
+        kernel, bias = layer.get_weights()
+        kernel[..., ::2] = 0.0
+        layer.set_weights([kernel, bias])
+    return model
+
+
+@pytest.mark.parametrize(
+    ("preserve", "quantizer"),
+    [
+        (None, "Default8BitConvWeightsQuantizer"),
+        ("sparsity", "PrunePreserveDefault8BitConvWeightsQuantizer"),
+        ("clusters", "ClusterPreserveDefault8BitConvWeightsQuantizer"),
+        ("sparsity_and_clusters", "ClusterPreserveDefault8BitConvWeightsQuantizer"),
+    ],
+)
+def test_layers_feeding_a_concatenation_get_the_schemes_weight_quantizer(preserve, quantizer):
+    """tfmot's ConcatTransform gives them the default registry's config: under PQAT / CQAT /
+    PCQAT their zeros and clusters were not kept."""
+    from pediatric_emotion.modeling.compression import quantization_aware
+
+    quantized = quantization_aware(_concatenated_branches(), preserve=preserve)
+    for name in ("branch_1", "branch_2"):
+        branch = _wrapper(quantized, name)
+        assert type(branch.quantize_config.weight_quantizer).__name__ == quantizer
+        assert not branch.quantize_config.get_output_quantizers(branch.layer)  # as tfmot: quantized
+        # after the concatenation only

@@ -11,13 +11,22 @@ Here such a layer is treated the way tfmot treats ``Conv2D`` + ``BatchNormalizat
 activation becomes ``NoOpActivation`` (no fake-quant between it and the ReLU, which TFLite fuses),
 its quantize config is left to the scheme's registry (weights quantized, or clusters / sparsity
 preserved by a collaborative scheme), and the ReLU quantizes the output. ``Add`` + ``ReLU`` keeps
-tfmot's behaviour. Every other transform is tfmot's own, in tfmot's order.
+tfmot's behaviour.
+
+tfmot's ``ConcatTransform`` family (quantize only after a ``Concatenate``) gives each weighted
+layer feeding the concatenation the *default* registry's quantize config, whatever the scheme:
+under PQAT / CQAT / PCQAT those layers lose their sparsity- or cluster-preserving weight quantizer
+(NASNetMobile's ``adjust_conv`` 1x1 convolutions, which feed a concatenation: 0.12-0.32 zeros left
+after PQAT, up to 148 values per channel after CQAT). Here the same transforms run, and each such
+layer then gets the scheme's own config, its output quantization disabled as tfmot intends.
+Every other transform is tfmot's own, in tfmot's order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import tf_keras as keras
 from tensorflow_model_optimization.python.core.quantization.keras import (
     quantize_aware_activation,
     quantize_scheme,
@@ -94,6 +103,46 @@ class WeightedReluActivationQuantize(WeightedReLUQuantize):
         )
 
 
+class SchemeConcat:
+    """Mixin for tfmot's concatenation transforms: records the weighted layers to which the
+    transform gave the default registry's config, so that the layout can give them the scheme's
+    (:class:`KeepWeightsLayoutTransform`)."""
+
+    def __init__(self, rebind: set[str]) -> None:
+        super().__init__()
+        self.rebind = rebind
+
+    def replacement(self, match_layer: Any) -> Any:
+        inputs = match_layer.input_layers
+        unset = [node for node in inputs if not node.metadata.get("quantize_config")]
+        result = super().replacement(match_layer)  # type: ignore[misc]
+        for node in unset:
+            weighted = node.layer["class_name"] in _WEIGHTED.split("|")
+            if weighted and node.metadata.get("quantize_config") is not None:
+                self.rebind.add(node.layer["config"]["name"])
+        return result
+
+
+class ConcatQuantize(SchemeConcat, default_transforms.ConcatTransform):
+    """tfmot's ``ConcatTransform``, feeding layers recorded."""
+
+
+class Concat3Quantize(SchemeConcat, default_transforms.ConcatTransform3Inputs):
+    """tfmot's ``ConcatTransform3Inputs``, feeding layers recorded."""
+
+
+class Concat4Quantize(SchemeConcat, default_transforms.ConcatTransform4Inputs):
+    """tfmot's ``ConcatTransform4Inputs``, feeding layers recorded."""
+
+
+class Concat5Quantize(SchemeConcat, default_transforms.ConcatTransform5Inputs):
+    """tfmot's ``ConcatTransform5Inputs``, feeding layers recorded."""
+
+
+class Concat6Quantize(SchemeConcat, default_transforms.ConcatTransform6Inputs):
+    """tfmot's ``ConcatTransform6Inputs``, feeding layers recorded."""
+
+
 # tfmot 0.8's Default8BitQuantizeLayoutTransform.apply list, the ReLU transforms replaced
 # (tests/modeling/test_quantize_layout.py checks it against the installed tfmot).
 REPLACED = {
@@ -102,6 +151,11 @@ REPLACED = {
         AddReluActivationQuantize,
         WeightedReluActivationQuantize,
     ),
+    default_transforms.ConcatTransform6Inputs: (Concat6Quantize,),
+    default_transforms.ConcatTransform5Inputs: (Concat5Quantize,),
+    default_transforms.ConcatTransform4Inputs: (Concat4Quantize,),
+    default_transforms.ConcatTransform3Inputs: (Concat3Quantize,),
+    default_transforms.ConcatTransform: (ConcatQuantize,),
 }
 TFMOT_TRANSFORMS = (
     default_transforms.InputLayerQuantize,
@@ -127,17 +181,33 @@ TFMOT_TRANSFORMS = (
 
 
 class KeepWeightsLayoutTransform(default_layout.Default8BitQuantizeLayoutTransform):
-    """tfmot's default 8-bit layout, ReLU after a weighted layer handled as described above."""
+    """tfmot's default 8-bit layout, a ReLU after a weighted layer and the layers feeding a
+    concatenation handled as described above. ``scheme`` gives the feeding layers' configs
+    (tfmot's default 8-bit scheme when None)."""
+
+    def __init__(self, scheme: quantize_scheme.QuantizeScheme | None = None) -> None:
+        super().__init__()
+        self.scheme = scheme or default_8bit_quantize_scheme.Default8BitQuantizeScheme()
 
     def apply(self, model: Any, layer_quantize_map: dict[str, Any]) -> tuple[Any, dict]:
+        rebind: set[str] = set()
         transforms = [
-            replacement()
+            replacement(rebind) if issubclass(replacement, SchemeConcat) else replacement()
             for transform in TFMOT_TRANSFORMS
             for replacement in REPLACED.get(transform, (transform,))
         ]
-        return model_transformer.ModelTransformer(
+        transformed, quantize_map = model_transformer.ModelTransformer(
             model, transforms, set(layer_quantize_map.keys()), layer_quantize_map
         ).transform()
+        for name in sorted(rebind):
+            layer = transformed.get_layer(name)
+            registry = self.scheme.get_quantize_registry()  # fresh configs for each layer
+            if not isinstance(layer, keras.layers.Layer) or not registry.supports(layer):
+                continue
+            config = registry.get_quantize_config(layer)
+            default_transforms.ConcatTransform()._disable_output_quantize(config)  # noqa: SLF001
+            quantize_map.setdefault(name, {})["quantize_config"] = config
+        return transformed, quantize_map
 
 
 class KeepWeightsScheme(quantize_scheme.QuantizeScheme):
@@ -148,7 +218,7 @@ class KeepWeightsScheme(quantize_scheme.QuantizeScheme):
         self.scheme = scheme or default_8bit_quantize_scheme.Default8BitQuantizeScheme()
 
     def get_layout_transformer(self) -> KeepWeightsLayoutTransform:
-        return KeepWeightsLayoutTransform()
+        return KeepWeightsLayoutTransform(self.scheme)
 
     def get_quantize_registry(self) -> Any:
         return self.scheme.get_quantize_registry()
