@@ -17,9 +17,8 @@ tfmot also reads a Conv2D kernel's clusters per channel only when its channels h
 of distinct values, give or take one (``get_centroids``). Otherwise (a pruned channel left with
 only zeros, a channel whose clusters merged) it takes the whole kernel's distinct values as one set
 of centroids: more than 1024 of them and the layer is not preserved at all (QAT then spreads its
-weights over 256 levels: NASNetMobile's CQAT kept up to 156 values per channel in 8 kernels),
-fewer and every weight is compared with every centroid at each step (a weights x centroids tensor:
-NASNetMobile's PCQAT grew to 14 GB). :func:`channel_centroids` keeps each channel's own values,
+weights over 256 levels), fewer and every weight is compared with every centroid at each step (a
+weights x centroids tensor per layer). :func:`channel_centroids` keeps each channel's own values,
 padding the shorter ones with a centroid no weight is near (tfmot pads with 1.0, which weights
 near 1 would take).
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import tf_keras as keras
 from tensorflow_model_optimization.python.core.quantization.keras import (
     quantize_aware_activation,
     quantize_scheme,
@@ -51,6 +50,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.graph_transfor
 )
 
 _WEIGHTED = "Conv2D|DepthwiseConv2D|Dense"
+_WEIGHTED_CLASSES = frozenset(_WEIGHTED.split("|"))
 
 
 class AddReLUQuantize(default_transforms.LayerReLUQuantize):
@@ -117,8 +117,10 @@ class SchemeConcat:
         unset = [node for node in inputs if not node.metadata.get("quantize_config")]
         result = super().replacement(match_layer)  # type: ignore[misc]
         for node in unset:
-            weighted = node.layer["class_name"] in _WEIGHTED.split("|")
-            if weighted and node.metadata.get("quantize_config") is not None:
+            if (
+                node.layer["class_name"] in _WEIGHTED_CLASSES
+                and node.metadata.get("quantize_config") is not None
+            ):
                 self.rebind.add(node.layer["config"]["name"])
         return result
 
@@ -202,7 +204,7 @@ class KeepWeightsLayoutTransform(default_layout.Default8BitQuantizeLayoutTransfo
         for name in sorted(rebind):
             layer = transformed.get_layer(name)
             registry = self.scheme.get_quantize_registry()  # fresh configs for each layer
-            if not isinstance(layer, keras.layers.Layer) or not registry.supports(layer):
+            if not registry.supports(layer):
                 continue
             config = registry.get_quantize_config(layer)
             default_transforms.ConcatTransform()._disable_output_quantize(config)  # noqa: SLF001
