@@ -1,4 +1,5 @@
-"""Project hooks: the duration of every node, logged and written as a run timing table.
+"""Project hooks: the duration of every node, logged and written as a run timing table; the
+memory a node's models held, given back before the next node runs.
 
 A node's time runs from loading its first input to saving its last output (loading, the node's
 function and saving together), measured in the process that runs the node:
@@ -9,9 +10,13 @@ nodes that Kedro's ``ParallelRunner`` runs in worker processes are reported as `
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -254,3 +259,63 @@ class GridEnvironmentHook:
                 f"exists, from KEDRO_ENV. Run `KEDRO_ENV={session_env} kedro ...` instead of "
                 f"`--env {session_env}`."
             )
+
+
+def _resident_gib() -> float | None:
+    """This process's resident memory in GiB (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def _trim_heap() -> bool:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); False where the C
+    library has no such call."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def release_memory() -> None:
+    """Free what finished Keras models still hold: collect Python garbage (Keras models are
+    reference cycles), reset Keras' global state when TensorFlow is already loaded (never
+    imported here), and trim the C heap."""
+    gc.collect()
+    keras = sys.modules.get("tf_keras")
+    if keras is not None:
+        keras.backend.clear_session()
+        gc.collect()
+    _trim_heap()
+
+
+class ReleaseMemoryHook:
+    """Give memory back after every node that ran TensorFlow.
+
+    One ``kedro run`` trains and compresses model after model in one process; without this, each
+    node's graphs and freed heap pages stay with the process (MobileNetV2 CQAT at 32 px, 4 times
+    in one process: 1.6 -> 2.6 GB without, 2.2 GB with; NASNetMobile's optimization nodes carry
+    GBs each). Nodes run before TensorFlow is imported (data-only pipelines) only get a garbage
+    collection. Everything a node hands on is saved by the catalog first (Kedro saves outputs
+    before ``after_node_run``), and models in a ``MemoryDataset`` stay usable: clearing the
+    session resets Keras' layer-name counters and graph caches, not existing models.
+    """
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        """Release, logging the resident memory before and after at debug level."""
+        before = _resident_gib()
+        release_memory()
+        after = _resident_gib()
+        if before is not None and after is not None:
+            logger.debug("%s: resident %.2f -> %.2f GiB", node.name, before, after)
+
+    @hook_impl
+    def on_node_error(self, node: Node) -> None:
+        """A failed node's models are released too (the run may go on, or a notebook may)."""
+        release_memory()
