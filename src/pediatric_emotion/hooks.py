@@ -11,7 +11,6 @@ nodes that Kedro's ``ParallelRunner`` runs in worker processes are reported as `
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import inspect
 import logging
@@ -274,11 +273,13 @@ def _resident_gib() -> float | None:
 def _trim_heap() -> bool:
     """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); False where the C
     library has no such call."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is None or not hasattr(libc, "malloc_trim"):
+    try:
+        process = ctypes.CDLL(None)  # the running program's symbols, the C library's among them
+    except OSError:
         return False
-    libc.malloc_trim(0)
+    if not hasattr(process, "malloc_trim"):
+        return False
+    process.malloc_trim(0)
     return True
 
 
