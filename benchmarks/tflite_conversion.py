@@ -67,35 +67,26 @@ def convert(way: str, architecture: str, technique: str, image_size: int, out: P
     import tensorflow as tf
     import tf_keras as keras
 
+    from pediatric_emotion.modeling import tflite_export
     from pediatric_emotion.modeling.quantizable import CUSTOM_OBJECTS
-    from pediatric_emotion.modeling.tflite_export import convert_to_tflite
 
     model = technique_model(architecture, technique, image_size)
     quantization = "float32" if technique == "baseline" else "int8"
     images = np.random.default_rng(0).random((8, image_size, image_size, 3), dtype=np.float32)
+    if way == "from_keras_model":  # the same settings, only the converter's source differs
+
+        def keras_converter(keras_model):
+            with keras.utils.custom_object_scope(CUSTOM_OBJECTS):
+                return tf.lite.TFLiteConverter.from_keras_model(keras_model)
+
+        tflite_export._inference_converter = keras_converter
     started = time.perf_counter()
-    if way == "project":
-        content = convert_to_tflite(
-            model,
-            quantization,
-            representative_images=images,
-            quantization_aware=technique != "baseline",
-        )
-    else:
-        with keras.utils.custom_object_scope(CUSTOM_OBJECTS):
-            converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        if quantization == "int8":
-
-            def representative():
-                for image in images:
-                    yield [image[np.newaxis]]
-
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        content = converter.convert()
+    content = tflite_export.convert_to_tflite(
+        model,
+        quantization,
+        representative_images=images,
+        quantization_aware=technique != "baseline",
+    )
     seconds = time.perf_counter() - started
     out.write_bytes(content)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
