@@ -26,6 +26,8 @@ from pediatric_emotion.pipelines.evaluation.metrics import (
 from pediatric_emotion.pipelines.evaluation.peers import available_peers, peer_scores
 from pediatric_emotion.pipelines.evaluation.subgroups import group_labels, subgroup_rows
 from pediatric_emotion.pipelines.evaluation.tflite_inference import (
+    DEFAULT_BATCH_SIZE,
+    InputRecipe,
     check_spec_labels,
     tflite_probabilities,
 )
@@ -240,8 +242,9 @@ def predict_tflite(
     technique: str,
 ) -> pd.DataFrame:
     """Class scores of every file of one technique (quantization -> file), through the LiteRT
-    interpreter one image at a time, fed as each file's spec says. Every spec is checked before
-    the first image runs."""
+    interpreter in batches of ``evaluation.tflite.batch_size`` (1: one image per invoke), fed as
+    each file's spec says. Every spec is checked before the first image runs; the images are
+    decoded once for all files of the same input size."""
     name = f"{cell['architecture']}.{cell['variant']}"
     loaded: dict[str, TFLiteModel] = {}
     for quantization in sorted(files):
@@ -253,15 +256,24 @@ def predict_tflite(
                 raise ValueError(f"{where}: the spec says {key} {model.spec[key]!r}")
         loaded[quantization] = model
     paths = [str(Path(face_crops.root) / path) for path in images["crop_path"]]
-    threads = (evaluation.get("tflite") or {}).get("num_threads")
+    settings = evaluation.get("tflite") or {}
+    threads = settings.get("num_threads")
+    decoded: dict[tuple[int, int, str], np.ndarray] = {}
     frames = []
     for quantization, model in loaded.items():
+        where = f"{name}/{technique}/{quantization}.tflite"
+        recipe = InputRecipe.from_spec(model.spec, where)
+        size = (recipe.height, recipe.width, recipe.colour)
+        if size not in decoded:
+            decoded[size] = recipe.read_all(paths, where=where)
         scores = tflite_probabilities(
             model.content,
             model.spec,
             paths,
-            where=f"{name}/{technique}/{quantization}.tflite",
+            where=where,
             num_threads=None if threads is None else int(threads),
+            batch_size=int(settings.get("batch_size", DEFAULT_BATCH_SIZE)),
+            pixels=decoded[size],
         )
         frames.append(_predictions(images, scores, emotions, technique, quantization))
     if not frames:

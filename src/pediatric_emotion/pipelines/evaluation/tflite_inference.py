@@ -1,11 +1,16 @@
-"""Run a TFLite file the way the phone app does: the LiteRT interpreter, one image at a time, fed
-exactly as its spec says (``spec["input"]``: shape, dtype, ``x = pixel * scale + offset`` on RGB
+"""Run a TFLite file the way the phone app does: the LiteRT interpreter, fed exactly as its spec
+says (``spec["input"]``: shape, dtype, ``x = pixel * scale + offset`` on RGB
 0-255 pixels, then ``q = round(x / quantization.scale + quantization.zero_point)`` for an integer
 input; ``spec["output"]``: ``p = (q - zero_point) * scale`` for an integer output).
 
 Nothing here uses the Keras input pipeline: images are decoded with Pillow and resized (bilinear,
 antialiased) only when their size differs from the spec's, so a wrong spec shows up as wrong
 predictions instead of being papered over by shared code.
+
+Images run in batches (the interpreter's input resized from the spec's ``[1, h, w, c]`` to
+``[batch, h, w, c]``): the same kernels per image as one at a time, without an ``invoke`` per
+image. A file whose graph cannot take another batch size (a reshape with the batch baked in)
+runs one image at a time, as the phone does.
 """
 
 from __future__ import annotations
@@ -107,13 +112,27 @@ class InputRecipe:
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """[1, h, w, c] input tensor from uint8 pixels: scaled, then quantized if integer."""
+        return self.prepare_batch(pixels[np.newaxis])
+
+    def prepare_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """[n, h, w, c] input tensor from uint8 pixels [n, h, w, c], as :meth:`prepare`."""
         x = pixels.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
         dtype = DTYPES[self.dtype]
         if np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
             q = np.round(x / np.float32(self.quantization_scale) + self.zero_point)
-            return np.clip(q, info.min, info.max).astype(dtype)[np.newaxis]
-        return x.astype(dtype)[np.newaxis]
+            return np.clip(q, info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def read_all(self, paths: Sequence[str | os.PathLike[str]], *, where: str = "") -> np.ndarray:
+        """Every image of ``paths`` decoded by :meth:`read`: uint8 [images, h, w, c]."""
+        channels = COLOURS[self.colour][1]
+        pixels = np.empty((len(paths), self.height, self.width, channels), dtype=np.uint8)
+        for row, path in enumerate(
+            tqdm(paths, desc=f"{where} decode".strip(), unit="img", disable=None, leave=False)
+        ):
+            pixels[row] = self.read(path)
+        return pixels
 
 
 def dequantize_output(raw: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
@@ -153,6 +172,26 @@ def _check_against_interpreter(
         )
 
 
+DEFAULT_BATCH_SIZE = 32
+"""Images per ``invoke`` unless the caller says otherwise (1: one at a time)."""
+
+
+def _batched(interpreter: Any, input_index: int, shape: Sequence[int], batch: int) -> int:
+    """Resize the input to ``batch`` images and allocate; the batch size that took (1 where the
+    graph refuses another batch size: the interpreter is put back to its single-image shape)."""
+    if batch <= 1:
+        return 1
+    try:
+        interpreter.resize_tensor_input(input_index, [batch, *shape[1:]], strict=True)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as err:
+        logger.info("LiteRT refused batches of %d (%s): one image per invoke", batch, err)
+        interpreter.resize_tensor_input(input_index, list(shape), strict=True)
+        interpreter.allocate_tensors()
+        return 1
+    return batch
+
+
 def tflite_probabilities(
     content: bytes,
     spec: dict[str, Any],
@@ -160,8 +199,13 @@ def tflite_probabilities(
     *,
     where: str,
     num_threads: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pixels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class scores [images, classes] from the LiteRT interpreter, one image per invoke."""
+    """Class scores [images, classes] from the LiteRT interpreter, ``batch_size`` images per
+    invoke (1: one at a time, exactly as an app calls it). ``pixels``: the images already
+    decoded by :meth:`InputRecipe.read_all` ([images, h, w, c] uint8, in the order of ``paths``), so
+    several files of one cell decode them once."""
     from ai_edge_litert.interpreter import Interpreter
 
     recipe = InputRecipe.from_spec(spec, where)
@@ -173,10 +217,31 @@ def tflite_probabilities(
     _check_against_interpreter(inputs[0], spec, "input", where)
     _check_against_interpreter(outputs[0], spec, "output", where)
     input_index, output_index = inputs[0]["index"], outputs[0]["index"]
+    if pixels is not None and len(pixels) != len(paths):
+        raise ValueError(f"{where}: {len(pixels)} decoded images for {len(paths)} paths")
+    batch = _batched(
+        interpreter, input_index, inputs[0]["shape"], min(int(batch_size), max(1, len(paths)))
+    )
     scores = np.empty((len(paths), int(outputs[0]["shape"][-1])), dtype=np.float32)
-    for row, path in enumerate(tqdm(paths, desc=where, unit="img", disable=None, leave=False)):
-        interpreter.set_tensor(input_index, recipe.prepare(recipe.read(path)))
-        interpreter.invoke()
-        scores[row] = dequantize_output(interpreter.get_tensor(output_index), spec)[0]
-    logger.info("%s: %d images through the LiteRT interpreter", where, len(paths))
+    with tqdm(total=len(paths), desc=where, unit="img", disable=None, leave=False) as progress:
+        for start in range(0, len(paths), batch):
+            stop = min(start + batch, len(paths))
+            images = (
+                pixels[start:stop]
+                if pixels is not None
+                else np.stack([recipe.read(path) for path in paths[start:stop]])
+            )
+            tensor = recipe.prepare_batch(images)
+            if len(tensor) < batch:  # the last, short batch: padded, the padding ignored
+                tensor = np.concatenate(
+                    [tensor, np.zeros((batch - len(tensor), *tensor.shape[1:]), tensor.dtype)]
+                )
+            interpreter.set_tensor(input_index, tensor)
+            interpreter.invoke()
+            raw = interpreter.get_tensor(output_index)
+            scores[start:stop] = dequantize_output(raw, spec)[: stop - start]
+            progress.update(stop - start)
+    logger.info(
+        "%s: %d images through the LiteRT interpreter (%d per invoke)", where, len(paths), batch
+    )
     return scores
