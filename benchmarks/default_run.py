@@ -1,0 +1,127 @@
+"""The default run's time: wall time per pipeline, and node time by technique and architecture.
+
+Reads a run timing table (``data/08_reporting/run_timing.csv``, written by every ``kedro run``)
+and prints, per pipeline of the project's registry, its nodes' summed seconds and its wall span
+(first node start to last node end); then the node seconds grouped by technique and by
+architecture. With ``--run`` it first runs the README's main command (``make run``: install if
+needed, the demo data when absent, the default pipelines) and prints its wall time and the peak
+resident memory of its largest process (``getrusage`` of the children, as ``/usr/bin/time -v``
+reports it).
+
+    .venv/bin/python benchmarks/default_run.py               # the last run's table
+    .venv/bin/python benchmarks/default_run.py --run         # make run, then its table
+    .venv/bin/python benchmarks/default_run.py --timing path/to/run_timing.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TIMING = PROJECT_ROOT / "data" / "08_reporting" / "run_timing.csv"
+
+
+def pipeline_of_nodes() -> dict[str, str]:
+    """node name -> the first registered pipeline (but ``__default__``) holding it."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    owners: dict[str, str] = {}
+    for name, pipeline in pipelines.items():
+        if name == "__default__":
+            continue
+        for node in pipeline.nodes:
+            owners.setdefault(node.name, name)
+    return owners
+
+
+def technique_of(node: str, techniques: list[str]) -> str:
+    """The optimization technique a node works on (its name says it), or ``-``."""
+    short = node.rsplit(".", 1)[-1]
+    for technique in sorted(techniques, key=len, reverse=True):
+        if short in (f"{technique}_node", f"predict_{technique}_tflite_node",
+                     f"profile_{technique}_tflite_node"):  # fmt: skip
+            return technique
+    if short in ("train_classifier_node", "predict_keras_node"):
+        return "keras model"
+    return "-"
+
+
+def summarize(timing: pd.DataFrame, owners: dict[str, str], techniques: list[str]) -> str:
+    """The three tables as text."""
+    table = timing.copy()
+    table["pipeline"] = table["node"].map(owners).fillna("?")
+    table["technique"] = [technique_of(node, techniques) for node in table["node"]]
+    table["architecture"] = table["namespace"].fillna("").str.split(".").str[0].replace("", "-")
+    started = pd.to_datetime(table["started_at"], utc=True, format="ISO8601")
+    table["ended"] = started + pd.to_timedelta(table["seconds"].fillna(0), unit="s")
+    table["started"] = started
+    per_pipeline = table.groupby("pipeline", sort=False).agg(
+        nodes=("node", "size"),
+        node_seconds=("seconds", "sum"),
+        first_start=("started", "min"),
+        last_end=("ended", "max"),
+    )
+    per_pipeline["wall_seconds"] = (
+        per_pipeline["last_end"] - per_pipeline["first_start"]
+    ).dt.total_seconds()
+    per_pipeline = per_pipeline.sort_values("first_start")
+    span = (table["ended"].max() - table["started"].min()).total_seconds()
+    lines = [
+        f"{len(table)} nodes, {table['seconds'].sum():.0f} s in nodes, {span:.0f} s from the "
+        f"first node's start to the last node's end; statuses: "
+        + ", ".join(f"{k} {v}" for k, v in table["status"].value_counts().items()),
+        "",
+        "per pipeline (wall: first node start to last node end)",
+        per_pipeline[["nodes", "node_seconds", "wall_seconds"]].round(1).to_string(),
+    ]
+    for column in ("technique", "architecture"):
+        grouped = (
+            table.groupby(column)["seconds"]
+            .agg(["size", "sum", "max"])
+            .rename(columns={"size": "nodes", "sum": "node_seconds", "max": "slowest_node"})
+            .sort_values("node_seconds", ascending=False)
+        )
+        lines += ["", f"node seconds per {column}", grouped.round(1).to_string()]
+    return "\n".join(lines)
+
+
+def run_default() -> tuple[float, float]:
+    """``make run`` in the project: wall seconds and the largest process's peak RSS in GiB."""
+    started = time.perf_counter()
+    subprocess.run(["make", "run"], cwd=PROJECT_ROOT, check=True, timeout=4 * 3600)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kib / 1024**2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true", help="run `make run` first, timed")
+    parser.add_argument("--timing", type=Path, default=TIMING, help="a run_timing.csv")
+    args = parser.parse_args(argv)
+    if args.run:
+        seconds, peak_gib = run_default()
+        print(f"make run: {seconds:.0f} s ({seconds / 60:.1f} min), peak RSS {peak_gib:.2f} GiB")
+    if not args.timing.is_file():
+        print(f"{args.timing}: no run timing table (run `make run` first)", file=sys.stderr)
+        return 1
+    os.chdir(PROJECT_ROOT)
+    owners = pipeline_of_nodes()
+    from pediatric_emotion.pipelines.optimization.pipeline import configured_techniques
+
+    print(summarize(pd.read_csv(args.timing), owners, configured_techniques()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
