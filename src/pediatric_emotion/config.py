@@ -6,24 +6,52 @@ replace base's top-level keys. So as soon as conf/local holds any parameters fil
 demo_data.scale=3`` replaced the whole ``demo_data`` mapping with ``{scale: 3}``. This loader
 keeps the environments' merge as it is (conf/local replaces whole top-level keys) and applies the
 runtime parameters once, deeply, on the result: they override exactly the keys they name.
+
+The quick demo: unless ``demo.full`` is true (``kedro run --params=demo.full=true``), the
+parameters under ``demo.quick`` are merged over the others, key by key, before the runtime
+parameters (which still override any of them). conf/base/parameters_demo.yml lists them: every
+cut the default run makes to fit its time budget, in one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
 
+def demo_is_full(parameters: Mapping[str, Any]) -> bool:
+    """Whether ``demo.full`` is set (the full-size demo, or an environment without the cuts)."""
+    return bool((parameters.get("demo") or {}).get("full", False))
+
+
+def with_demo_profile(
+    parameters: dict[str, Any], runtime_params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``parameters`` with the runtime parameters applied, and with ``demo.quick`` merged in
+    between unless ``demo.full`` (from either) is true."""
+    layers = [OmegaConf.create(parameters)]
+    runtime = OmegaConf.create(dict(runtime_params or {}))
+    merged = OmegaConf.to_container(OmegaConf.unsafe_merge(*layers, runtime), resolve=True)
+    quick = (merged.get("demo") or {}).get("quick")
+    if demo_is_full(merged) or not quick:
+        return merged
+    if not isinstance(quick, Mapping):
+        raise ValueError(f"demo.quick must be a mapping of parameters, got {quick!r}")
+    layers.append(OmegaConf.create(dict(quick)))
+    return OmegaConf.to_container(OmegaConf.unsafe_merge(*layers, runtime), resolve=True)
+
+
 class ProjectConfigLoader(OmegaConfigLoader):
-    """OmegaConfigLoader whose runtime parameters override only the keys they name."""
+    """OmegaConfigLoader whose runtime parameters override only the keys they name, with the
+    quick demo's parameters (``demo.quick``) in force unless ``demo.full`` is true."""
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         config = super().__getitem__(key)
-        if key == "parameters" and self.runtime_params:
-            merged = OmegaConf.unsafe_merge(OmegaConf.create(config), self.runtime_params)
-            config = OmegaConf.to_container(merged, resolve=True)
+        if key == "parameters":
+            config = with_demo_profile(config, self.runtime_params)
         return config
 
     def _merge_and_resolve(self, key: str, config_per_file: dict) -> dict[str, Any]:

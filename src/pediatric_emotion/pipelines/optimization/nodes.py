@@ -145,6 +145,7 @@ class _Cell:
             learning_rate=float(fine_tuning.get("learning_rate", 1e-4)),
             class_weight=weights,
             callbacks=callbacks,
+            run_eagerly=bool(fine_tuning.get("run_eagerly", False)),
         )
 
     def quantizable_copy(self, model: Any) -> Any:
