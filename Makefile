@@ -22,10 +22,11 @@ install: $(STAMP)  ## create .venv and install the project with its test extras
 demo-data: $(STAMP)  ## write the synthetic demo data (data/01_raw/demo) unless it is there
 	test -d $(DEMO_DATA) || $(BIN)/kedro run --pipelines=demo_data
 
-run: demo-data  ## the main job: the default pipelines on the demo data
+run: demo-data  ## the main job: the default pipelines on the demo data (the quick demo)
 	$(BIN)/kedro run
 	@echo "Report:      data/08_reporting/report.html"
 	@echo "Leaderboard: data/08_reporting/leaderboard.csv"
+	@echo "Quick demo (conf/base/parameters_demo.yml); without its cuts: $(BIN)/kedro run --params=demo.full=true"
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .

@@ -72,3 +72,23 @@ def test_the_default_run_has_the_quick_cuts_and_demo_full_has_none(tmp_path):
     assert paper["demo"] == {"full": True}
     assert paper["optimization"]["fine_tuning"].get("run_eagerly", False) is False
     assert paper["device_profiling"]["runs"] == full["device_profiling"]["runs"]
+
+
+class _Context:
+    def __init__(self, params):
+        self.params = params
+
+
+def test_the_run_says_which_cuts_are_in_force(caplog):
+    from pediatric_emotion.hooks import QuickDemoNoticeHook
+    from pediatric_emotion.settings import HOOKS
+
+    assert any(isinstance(hook, QuickDemoNoticeHook) for hook in HOOKS)
+    with caplog.at_level("INFO", logger="pediatric_emotion.hooks"):
+        QuickDemoNoticeHook().after_context_created(_Context(with_demo_profile(BASE)))
+    assert "Quick demo: profiling cut" in caplog.text and "demo.full=true" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pediatric_emotion.hooks"):
+        full = with_demo_profile(BASE, {"demo": {"full": True}})
+        QuickDemoNoticeHook().after_context_created(_Context(full))
+    assert "Quick demo" not in caplog.text

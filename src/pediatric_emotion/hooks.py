@@ -260,6 +260,24 @@ class GridEnvironmentHook:
             )
 
 
+class QuickDemoNoticeHook:
+    """Say at the start of a run whether the quick demo's cuts are in force (``demo.quick`` of
+    conf/base/parameters_demo.yml, merged unless ``demo.full``) and how to run without them."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from pediatric_emotion.config import demo_is_full
+
+        parameters = context.params
+        quick = (parameters.get("demo") or {}).get("quick")
+        if quick and not demo_is_full(parameters):
+            logger.info(
+                "Quick demo: %s cut to save time (conf/base/parameters_demo.yml); "
+                "--params=demo.full=true runs without the cuts",
+                ", ".join(sorted(quick)),
+            )
+
+
 def _resident_gib() -> float | None:
     """This process's resident memory in GiB (Linux ``/proc``; None elsewhere)."""
     try:

@@ -6,7 +6,12 @@ Kept free of TensorFlow imports so that ``kedro viz`` and the data-only pipeline
 import warnings
 
 from pediatric_emotion.config import ProjectConfigLoader
-from pediatric_emotion.hooks import GridEnvironmentHook, NodeTimingHook, ReleaseMemoryHook
+from pediatric_emotion.hooks import (
+    GridEnvironmentHook,
+    NodeTimingHook,
+    QuickDemoNoticeHook,
+    ReleaseMemoryHook,
+)
 
 # Kedro 1.7 calls OmegaConf's deprecated register_new_resolver on every config load; the warning
 # is Kedro's to fix and says nothing a user can act on.
@@ -15,9 +20,15 @@ warnings.filterwarnings("ignore", message="register_new_resolver", category=User
 # what namespaces are for; Kedro warns about any dotted name read outside its own namespace.
 warnings.filterwarnings("ignore", message="One or more dataset names contain", category=UserWarning)
 
-# Every node's duration in the log, and data/08_reporting/run_timing.csv after each run; memory
-# given back after every node (one run trains and compresses many models in one process).
-HOOKS: tuple = (GridEnvironmentHook(), NodeTimingHook(), ReleaseMemoryHook())
+# The quick demo's cuts named at the start of a run; every node's duration in the log, and
+# data/08_reporting/run_timing.csv after each run; memory given back after every node (one run
+# trains and compresses many models in one process).
+HOOKS: tuple = (
+    GridEnvironmentHook(),
+    QuickDemoNoticeHook(),
+    NodeTimingHook(),
+    ReleaseMemoryHook(),
+)
 
 # No usage data leaves the machine: kedro-telemetry (installed with kedro-viz) is switched off here
 # for sessions and notebooks, and by the .telemetry file and the Makefile for the CLI.
