@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DATA := data/01_raw/demo
 PIP_FLAGS := --quiet --disable-pip-version-check
+# pytest-xdist: a worker per core (at most 4: each loads TensorFlow); the end-to-end tests that
+# share a run are in one file, or share it through a file lock (tests/conftest.py).
+PYTEST_PARALLEL ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
 # No usage data leaves the machine (kedro-telemetry comes with kedro-viz); .telemetry says so too.
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
@@ -30,10 +33,10 @@ run: demo-data  ## the main job: the default pipelines on the demo data (the qui
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=25
 
 test-fast: $(STAMP)  ## the tests without the slow end-to-end runs
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -31,6 +32,9 @@ TINY_TRAINING: dict[str, Any] = {
     }
 }
 """Runtime parameters training a grid cell in seconds: 32 px, one epoch of two steps."""
+
+DEMO_SCALE = 0.15
+"""The end-to-end tests' demo data: conf/base's demo_data at this scale (every planted case)."""
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +69,82 @@ def make_project_copy(destination: Path) -> Path:
     return destination
 
 
+def run_pipelines(
+    root: Path, pipelines: list[str], runtime_params: dict[str, Any] | None = None, **run_args: Any
+) -> dict[str, Any]:
+    """Run ``pipelines`` through a Kedro session of the project copy at ``root``, from ``root``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        with KedroSession.create(project_path=root, runtime_params=runtime_params) as session:
+            return session.run(pipeline_names=pipelines, **run_args)
+
+
+def shared_temp_dir(tmp_path_factory) -> Path:
+    """A folder all the processes of this test session see (the xdist workers' common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``shared_temp_dir/name``, built by ``build`` once per test session: by whichever xdist
+    worker asks first, while the others wait on the lock and then reuse it."""
+    shared = shared_temp_dir(tmp_path_factory)
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory) -> Path:
+    """data/01_raw after `kedro run --pipelines=demo_data` at DEMO_SCALE, generated once per test
+    session and copied into each end-to-end project by ``project_with_demo_data``."""
+
+    def build(root: Path) -> None:
+        make_project_copy(root)
+        bootstrap_project(root)
+        run_pipelines(root, ["demo_data"], {"demo_data": {"scale": DEMO_SCALE}})
+
+    return built_once(tmp_path_factory, "demo_data_project", build) / "data" / "01_raw"
+
+
+def project_with_demo_data(destination: Path, demo_raw: Path) -> Path:
+    """A project copy (``make_project_copy``) holding the shared demo data in data/01_raw."""
+    root = make_project_copy(destination)
+    shutil.copytree(demo_raw, root / "data" / "01_raw")
+    bootstrap_project(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def harmonized_project(tmp_path_factory, demo_raw) -> Path:
+    """A project copy after `kedro run --pipelines=label_harmonization` on the shared demo data,
+    built once per test session: the harmonization tests read it, the training tests then train
+    their grid in it (nothing they write is read by the harmonization tests)."""
+
+    def build(root: Path) -> None:
+        project_with_demo_data(root, demo_raw)
+        run_pipelines(root, ["label_harmonization"])
+
+    root = built_once(tmp_path_factory, "harmonized_project", build)
+    bootstrap_project(root)
+    return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of slow tests only (the end-to-end runs) first, each file's tests in their order:
+    with pytest-xdist (--dist loadfile) the longest files start first and the short ones fill in
+    around them, instead of one long file starting last."""
+    all_slow: dict[Path, bool] = {}
+    for item in items:
+        slow = item.get_closest_marker("slow") is not None
+        all_slow[item.path] = all_slow.get(item.path, True) and slow
+    items.sort(key=lambda item: not all_slow[item.path])
+
+
 @pytest.fixture(scope="module")
 def kedro_project(tmp_path_factory) -> Iterator[Callable[..., dict[str, Any]]]:
     """A project copy in a temporary folder and a function running pipelines in it."""
@@ -72,10 +152,7 @@ def kedro_project(tmp_path_factory) -> Iterator[Callable[..., dict[str, Any]]]:
     bootstrap_project(root)
 
     def run(pipeline: str, runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(root)
-            with KedroSession.create(project_path=root, runtime_params=runtime_params) as session:
-                return session.run(pipeline_names=[pipeline])
+        return run_pipelines(root, [pipeline], runtime_params)
 
     run.root = root  # type: ignore[attr-defined]
     yield run

@@ -1,6 +1,7 @@
 """The demo pipelines on a local Dask cluster of 2 worker processes give the sequential runner's
-outputs: demo data once, then label_harmonization + a 2-cell training grid (MobileNetV3-Small on
-both data copies, 32 px, 1 epoch of 2 steps) with each runner in the same project copy.
+outputs: demo data once (the session's shared copy, ``demo_raw``), then label_harmonization + a
+2-cell training grid (MobileNetV3-Small on both data copies, 32 px, 1 epoch of 2 steps) with each
+runner in the same project copy.
 
 Compared: every harmonization output byte for byte (crops, CSVs) or frame for frame (the
 manifest), with the crops cut in parallel chunks on the cluster's workers against one after the
@@ -21,12 +22,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
 
 from pediatric_emotion.runners import DaskRunner
-from tests.conftest import TINY_TRAINING, make_project_copy
+from tests.conftest import TINY_TRAINING, project_with_demo_data, run_pipelines
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +39,6 @@ HARMONIZATION_FILES = [
 VOLATILE = ("run_timing.csv", ".png")  # times; plots are not compared byte for byte
 
 
-def _run(root: Path, pipelines: list[str], params: dict, runner) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        with KedroSession.create(project_path=root, runtime_params=params) as session:
-            session.run(pipeline_names=pipelines, runner=runner)
-
-
 def _outputs(data: Path) -> set[str]:
     return {
         p.relative_to(data).as_posix()
@@ -56,8 +48,8 @@ def _outputs(data: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    root = make_project_copy(tmp_path_factory.mktemp("dask_project"))
+def runs(tmp_path_factory, demo_raw) -> dict[str, Path]:
+    root = project_with_demo_data(tmp_path_factory.mktemp("dask_project"), demo_raw)
     base = yaml.safe_load((root / "conf/base/parameters_training.yml").read_text())
     grid = {
         "architectures": {"mobilenet_v3_small": base["architectures"]["mobilenet_v3_small"]},
@@ -67,11 +59,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         },
     }
     (root / "conf/local/parameters_training.yml").write_text(yaml.safe_dump(grid))
-    bootstrap_project(root)
-    _run(root, ["demo_data"], {"demo_data": {"scale": 0.15}}, SequentialRunner())
     pipelines = ["label_harmonization", "training"]
 
-    _run(root, pipelines, TINY_TRAINING, SequentialRunner())
+    run_pipelines(root, pipelines, TINY_TRAINING, runner=SequentialRunner())
     sequential = tmp_path_factory.mktemp("sequential") / "data"
     shutil.copytree(root / "data", sequential, ignore=shutil.ignore_patterns("01_raw"))
     for layer in (root / "data").iterdir():
@@ -80,7 +70,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
             layer.mkdir()
 
     in_chunks = {**TINY_TRAINING, "parallel_cropping": {"workers": 2, "chunk_size": 32}}
-    _run(root, pipelines, in_chunks, DaskRunner(n_workers=2))
+    run_pipelines(root, pipelines, in_chunks, runner=DaskRunner(n_workers=2))
     return {"sequential": sequential, "dask": root / "data"}
 
 

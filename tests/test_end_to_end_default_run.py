@@ -5,7 +5,10 @@ the log, and every node of the run timed as completed.
 The grid is MobileNetV3-Small on public_guesswhat at 32 px, one epoch of two steps, optimized
 with the baseline (float32 and int8), pruning and PQAT; two fine-tuning steps are fewer than the
 pruning frequency, so pruning is unsupported and PQAT has nothing to start from: both become
-rows with their reasons and the run goes on. Profiling on the host (no phone here).
+rows with their reasons and the run goes on (the fine-tuning steps and the pruning frequency are
+runtime parameters, which the quick demo's cuts do not override). Profiling on the host (no phone
+here). The demo data is the session's shared copy (``demo_raw``), generated once for every
+end-to-end test.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import TINY_TRAINING
+from tests.conftest import TINY_TRAINING, project_with_demo_data, run_pipelines
 
 pytestmark = pytest.mark.slow
 
-TINY = {**TINY_TRAINING, "device_profiling": {"warmup_runs": 1, "runs": 3}}
+TINY = {
+    **TINY_TRAINING,
+    "device_profiling": {"warmup_runs": 1, "runs": 3},
+    "optimization": {"fine_tuning": {"max_steps_per_epoch": 2}, "pruning": {"frequency": 10}},
+}
 
 
 @pytest.fixture(scope="module")
-def default_run(kedro_project):
-    root = kedro_project.root
+def default_run(tmp_path_factory, demo_raw):
+    root = project_with_demo_data(tmp_path_factory.mktemp("default_run"), demo_raw)
     base = yaml.safe_load((root / "conf/base/parameters_training.yml").read_text())
     grid = {
         "architectures": {"mobilenet_v3_small": base["architectures"]["mobilenet_v3_small"]},
@@ -35,15 +42,13 @@ def default_run(kedro_project):
     # the techniques are part of the pipeline's shape, read from conf (not runtime parameters)
     optimization = yaml.safe_load((root / "conf/base/parameters_optimization.yml").read_text())
     optimization["optimization"]["techniques"] = ["baseline", "pruned", "pqat"]
-    optimization["optimization"]["fine_tuning"]["max_steps_per_epoch"] = 2
     (root / "conf/local/parameters_optimization.yml").write_text(yaml.safe_dump(optimization))
-    kedro_project("demo_data", runtime_params={"demo_data": {"scale": 0.15}})
     handler = logging.Handler(logging.INFO)
     records: list[str] = []
     handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
     logging.getLogger().addHandler(handler)
     try:
-        kedro_project("__default__", runtime_params=TINY)
+        run_pipelines(root, ["__default__"], TINY)
     finally:
         logging.getLogger().removeHandler(handler)
     return root, records

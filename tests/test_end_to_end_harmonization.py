@@ -1,4 +1,5 @@
-"""demo_data then label_harmonization, through Kedro, on a small copy of the demo data."""
+"""demo_data then label_harmonization, through Kedro, on a small copy of the demo data (the
+session's shared demo data, harmonized once: the ``harmonized_project`` fixture)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,8 @@ PLANTED_REASONS = {
 
 
 @pytest.fixture(scope="module")
-def harmonized(kedro_project):
-    kedro_project("demo_data", runtime_params={"demo_data": {"scale": 0.25}})
-    kedro_project("label_harmonization")
-    root = kedro_project.root
+def harmonized(harmonized_project):
+    root = harmonized_project
     return {
         "root": root,
         "manifest": pd.read_parquet(root / "data/03_primary/face_manifest.parquet"),

@@ -1,0 +1,107 @@
+"""Every optimization technique through Kedro on one cell of the training tests' grid:
+MobileNetV3-Small (custom layers for hard-swish, Multiply configs) on the public copy, trained
+here alone (its namespace, as test_end_to_end_training.py trains it) on a copy of the session's
+harmonized demo data, so this file runs beside the training tests (pytest-xdist) instead of after
+them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from tests.conftest import make_project_copy, run_pipelines
+from tests.test_end_to_end_training import TINY_TRAINING, write_grid_conf
+
+pytestmark = pytest.mark.slow
+
+CELL = "mobilenet_v3_small.public"
+
+COMPRESSED_OPS = ("CONV_2D", "FULLY_CONNECTED")
+TINY_OPTIMIZATION = {
+    **TINY_TRAINING,
+    "optimization": {
+        "fine_tuning": {"max_steps_per_epoch": 4},
+        "pruning": {"frequency": 1, "end_fraction": 0.5},
+        "representative_images": 8,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def optimized(tmp_path_factory, harmonized_project):
+    """Every technique on MobileNetV3-Small, trained first in a project holding the harmonized
+    demo data (the harmonization outputs only: the training tests write beside them)."""
+    trained = make_project_copy(tmp_path_factory.mktemp("optimization_project"))
+    for layer in ("01_raw", "02_intermediate", "03_primary"):
+        shutil.copytree(harmonized_project / "data" / layer, trained / "data" / layer)
+    write_grid_conf(trained)
+    run_pipelines(trained, ["training"], TINY_TRAINING, namespaces=[CELL])
+    run_pipelines(trained, ["optimization"], TINY_OPTIMIZATION, namespaces=[CELL])
+    rows = []
+    for report in sorted((trained / "data/07_model_output/optimization").glob("*.json")):
+        rows.extend(json.loads(report.read_text()))
+    return trained, pd.DataFrame(rows).set_index(["technique", "quantization"])
+
+
+def test_every_technique_writes_its_files_with_specs(optimized):
+    from pediatric_emotion.datasets import load_tflite
+
+    root, table = optimized
+    assert set(table.index) == {
+        ("baseline", "float32"),
+        ("baseline", "dynamic_range"),
+        ("baseline", "float16"),
+        ("baseline", "int8"),
+        ("pruned", "int8"),
+        ("clustered", "int8"),
+        ("qat", "int8"),
+        ("pqat", "int8"),
+        ("cqat", "int8"),
+        ("pcqat", "int8"),
+    }
+    assert (table["status"] == "ok").all(), table[table["status"] != "ok"]["reason"].to_dict()
+    for (technique, quantization), row in table.iterrows():
+        assert row["tflite_path"] == (
+            f"data/06_models/tflite/mobilenet_v3_small.public/{technique}/{quantization}.tflite"
+        )
+        model = load_tflite(root / row["tflite_path"])
+        assert model.spec["labels"][:3] == ["neutral", "fear", "happy"]
+        assert model.spec["technique"] == technique
+        assert model.spec["input"]["shape"] == [1, 32, 32, 3]
+        assert len(model.content) == row["size_bytes"]
+        assert (root / row["tflite_path"]).with_suffix(".labels.txt").exists()
+        if quantization == "int8":
+            assert row["weight_dtypes"] == "int8" and row["input_dtype"] == "int8"
+            assert model.spec["input"]["quantization"]["scale"] > 0
+
+
+def _kept_clusters(path) -> bool:
+    """Every CONV_2D / FULLY_CONNECTED kernel holds at most 16 values per output channel, the
+    squeeze-excite reduction convs (Conv2D + ReLU on the pooled map, where tfmot alone drops the
+    weight quantizer: modeling/quantize_layout.py) included; at least 30 kernels, so the check
+    cannot pass vacuously."""
+    from pediatric_emotion.modeling.tflite_inspection import weight_tensors
+
+    weights = [w for w in weight_tensors(path.read_bytes()) if w.op in COMPRESSED_OPS]
+    squeeze = [w for w in weights if "squeeze_excite/Conv/" in w.name]
+    return (
+        bool(squeeze)
+        and len(weights) >= 30
+        and all(w.unique_per_channel().max() <= 16 for w in weights)
+    )
+
+
+def test_each_technique_leaves_its_mark_in_the_weights(optimized):
+    root, table = optimized
+    for technique in ("pruned", "pqat", "pcqat"):
+        assert table.loc[(technique, "int8"), "sparsity"] == pytest.approx(0.5, abs=0.03)
+    assert table.loc[("baseline", "float32"), "sparsity"] < 0.05
+    assert table.loc[("clustered", "int8"), "max_unique_per_channel"] <= 16
+    for technique in ("cqat", "pcqat"):
+        assert _kept_clusters(root / table.loc[(technique, "int8"), "tflite_path"])
+    assert table.loc[("baseline", "int8"), "max_unique_per_channel"] > 16
+    int8, float32 = (table.loc[("baseline", q), "size_bytes"] for q in ("int8", "float32"))
+    assert int8 < 0.35 * float32
