@@ -22,9 +22,12 @@ from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
 
-def demo_is_full(parameters: Mapping[str, Any]) -> bool:
-    """Whether ``demo.full`` is set (the full-size demo, or an environment without the cuts)."""
-    return bool((parameters.get("demo") or {}).get("full", False))
+def quick_demo_cuts(parameters: Mapping[str, Any]) -> Any:
+    """The quick demo's parameters (``demo.quick``) when they are in force: None when
+    ``demo.full`` is true (the full-size demo, or an environment without the cuts) or there are
+    none."""
+    demo = parameters.get("demo") or {}
+    return None if demo.get("full", False) else demo.get("quick") or None
 
 
 def with_demo_profile(
@@ -35,8 +38,8 @@ def with_demo_profile(
     layers = [OmegaConf.create(parameters)]
     runtime = OmegaConf.create(dict(runtime_params or {}))
     merged = OmegaConf.to_container(OmegaConf.unsafe_merge(*layers, runtime), resolve=True)
-    quick = (merged.get("demo") or {}).get("quick")
-    if demo_is_full(merged) or not quick:
+    quick = quick_demo_cuts(merged)
+    if quick is None:
         return merged
     if not isinstance(quick, Mapping):
         raise ValueError(f"demo.quick must be a mapping of parameters, got {quick!r}")

@@ -266,11 +266,10 @@ class QuickDemoNoticeHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        from pediatric_emotion.config import demo_is_full
+        from pediatric_emotion.config import quick_demo_cuts
 
-        parameters = context.params
-        quick = (parameters.get("demo") or {}).get("quick")
-        if quick and not demo_is_full(parameters):
+        quick = quick_demo_cuts(context.params)
+        if quick:
             logger.info(
                 "Quick demo: %s cut to save time (conf/base/parameters_demo.yml); "
                 "--params=demo.full=true runs without the cuts",

@@ -68,9 +68,7 @@ def _keras_scores(name: str, config: Mapping[str, Any], model_path: Path, paths:
     batch = int(config.get("batch_size", 64))
     scores = []
     for start in range(0, len(paths), batch):
-        images = np.concatenate(
-            [recipe.prepare(recipe.read(path)) for path in paths[start : start + batch]]
-        )
+        images = recipe.prepare_batch(recipe.read_all(paths[start : start + batch]))
         scores.append(model.predict(images, verbose=0))
     return np.concatenate(scores)
 
