@@ -65,9 +65,16 @@ def test_the_default_run_has_the_quick_cuts_and_demo_full_has_none(tmp_path):
     assert full["optimization"]["fine_tuning"] == base["optimization"]["fine_tuning"]
     assert quick["optimization"]["techniques"] == full["optimization"]["techniques"]
     assert quick["device_profiling"]["runs"] < full["device_profiling"]["runs"]
-    # the grid's shape does not depend on the switch
-    for key in ("architectures", "variants", "emotions"):
+    # the grid's shape does not depend on the switch: the same cells, the same applications
+    # (smaller members of their families in the quick demo), variants and classes
+    for key in ("variants", "emotions"):
         assert quick[key] == full[key]
+    assert list(quick["architectures"]) == list(full["architectures"])
+    for name, member in full["architectures"].items():
+        assert quick["architectures"][name]["application"] == member["application"]
+    assert quick["architectures"]["nasnet_mobile"]["application_kwargs"]["num_blocks"] == 1
+    assert full["architectures"]["nasnet_mobile"]["application_kwargs"] == {}
+    assert quick["demo_data"]["scale"] < full["demo_data"]["scale"]
     paper = load(env="paper")
     assert paper["demo"] == {"full": True}
     assert paper["optimization"]["fine_tuning"].get("run_eagerly", False) is False

@@ -417,3 +417,56 @@ def test_resolve_missing_path_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "base.h5"
     with pytest.raises(FileNotFoundError, match=str(missing)):
         resolve_weights(ARCHITECTURES["nasnet_mobile"], str(missing))
+
+
+QUICK_DEMO_MEMBERS: dict[str, dict[str, Any]] = yaml.safe_load(
+    (PROJECT_ROOT / "conf" / "base" / "parameters_demo.yml").read_text()
+)["demo"]["quick"]["architectures"]
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "nasnet_mobile"])
+def test_family_builder_with_the_members_own_settings_builds_the_member(name: str) -> None:
+    member = ARCHITECTURES[name]
+    family = {**member, "application_kwargs": {"depth_coefficient": 1.0}}
+    if name == "nasnet_mobile":
+        family["application_kwargs"] = {"num_blocks": 4, "penultimate_filters": 1056}
+    public = build_classifier(member, image_size=SIZE, num_classes=CLASSES)
+    rebuilt = build_classifier(family, image_size=SIZE, num_classes=CLASSES)
+    assert len(rebuilt.layers) == len(public.layers)
+    assert count_params(rebuilt) == count_params(public)
+    assert [type(layer) for layer in rebuilt.layers] == [type(layer) for layer in public.layers]
+
+
+@pytest.mark.parametrize("name", list(QUICK_DEMO_MEMBERS))
+def test_quick_demo_members_are_smaller_members_of_each_family(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = ARCHITECTURES[name]
+    kwargs = {**member["application_kwargs"], **QUICK_DEMO_MEMBERS[name]["application_kwargs"]}
+    small = {**member, "application_kwargs": kwargs}
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.modeling.architectures"):
+        model = build_classifier(small, image_size=SIZE, num_classes=CLASSES)
+    full = build_classifier(member, image_size=SIZE, num_classes=CLASSES)
+    assert count_params(model) < count_params(full)
+    # the same kinds of layers: every later stage (quantizable twin, tfmot) meets what it knows
+    assert {type(layer) for layer in model.layers} <= {type(layer) for layer in full.layers}
+    batch = np.random.default_rng(0).uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype("float32")
+    assert model(batch).shape == (BATCH, CLASSES)
+    if name in ("efficientnet_b0", "nasnet_mobile"):
+        assert "a smaller member" in caplog.text
+
+
+def test_family_setting_of_another_application_is_the_builders_error() -> None:
+    architecture = {**ARCHITECTURES["mobilenet_v2"], "application_kwargs": {"num_blocks": 1}}
+    with pytest.raises(ValueError, match="num_blocks"):
+        build_classifier(architecture, image_size=SIZE, num_classes=CLASSES)
+
+
+def test_imagenet_file_into_a_smaller_member_is_a_clear_error(tmp_path: Path) -> None:
+    member = ARCHITECTURES["nasnet_mobile"]
+    weights = tmp_path / "nasnet_base.h5"
+    get_base(build_classifier(member, image_size=SIZE, num_classes=CLASSES)).save_weights(weights)
+    small_kwargs = QUICK_DEMO_MEMBERS["nasnet_mobile"]["application_kwargs"]
+    small = {**member, "application_kwargs": small_kwargs}
+    with pytest.raises(ValueError, match="cannot load .*NASNetMobile base"):
+        build_classifier(small, image_size=SIZE, num_classes=CLASSES, weights=str(weights))

@@ -45,3 +45,54 @@ def test_a_model_with_two_inputs_is_refused() -> None:
     model = keras.Model([first, second], keras.layers.Add()([first, second]))
     with pytest.raises(ValueError, match="one input and one output"):
         convert_to_tflite(model, "float32")
+
+
+def _outputs(content: bytes, images: np.ndarray) -> np.ndarray:
+    interpreter = tf.lite.Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    given, taken = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    rows = []
+    for image in images:
+        fed = image
+        if given["dtype"] != np.float32:
+            scale, zero_point = given["quantization"]
+            fed = np.round(image / scale + zero_point).astype(given["dtype"])
+        interpreter.set_tensor(given["index"], fed[np.newaxis])
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(taken["index"]).copy())
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize("quantization", ["float32", "dynamic_range", "int8", "qat_int8"])
+def test_frozen_graph_route_computes_what_the_saved_model_route_computes(
+    quantization: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The converter runs on the frozen inference function (fast); the file computes exactly
+    what the converter's default SavedModel route makes of the same function, and is signed."""
+    from pediatric_emotion.modeling import tflite_export
+    from pediatric_emotion.modeling.compression import quantization_aware
+
+    images = np.random.default_rng(1).uniform(-1, 1, (8, 8, 8, 3)).astype(np.float32)
+    model = small_model()
+    kwargs: dict = {}
+    if quantization in ("int8", "qat_int8"):
+        kwargs["representative_images"] = images
+    if quantization == "qat_int8":
+        model = quantization_aware(model, calibration_images=images)
+        kwargs["quantization_aware"] = True
+    target = "int8" if quantization == "qat_int8" else quantization
+    frozen = convert_to_tflite(model, target, **kwargs)
+
+    frozen_converter = tflite_export._inference_converter
+    assert frozen_converter(model).experimental_lower_to_saved_model is False
+
+    def saved_model_route(keras_model: keras.Model) -> tf.lite.TFLiteConverter:
+        converter = frozen_converter(keras_model)
+        converter.experimental_lower_to_saved_model = True
+        return converter
+
+    monkeypatch.setattr(tflite_export, "_inference_converter", saved_model_route)
+    reference = convert_to_tflite(model, target, **kwargs)
+    np.testing.assert_array_equal(_outputs(frozen, images), _outputs(reference, images))
+    signatures = tf.lite.Interpreter(model_content=frozen).get_signature_list()
+    assert signatures == tf.lite.Interpreter(model_content=reference).get_signature_list()

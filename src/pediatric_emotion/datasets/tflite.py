@@ -59,16 +59,12 @@ def embed_spec(content: bytes, spec: dict[str, Any]) -> bytes:
     models over 2 GB) are rewritten with the buffers inline, which only works below 2 GB.
     """
     from tensorflow.lite.python import schema_py_generated as schema_fb
-    from tensorflow.lite.tools import flatbuffer_utils
+
+    from pediatric_emotion.modeling.tflite_inspection import editable_model, pack_model
 
     _check_flatbuffer(content)
     payload = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    for buffer in model.buffers:
-        # read_model_from_bytearray inlines offset buffers as bytearray slices, which Pack would
-        # copy one byte at a time; numpy arrays go through CreateNumpyVector.
-        if buffer.data is not None and not isinstance(buffer.data, np.ndarray):
-            buffer.data = np.frombuffer(bytes(buffer.data), dtype=np.uint8)
+    model = editable_model(content)  # offset buffers inlined, as numpy arrays
     if sum(0 if b.data is None else len(b.data) for b in model.buffers) >= _FLATBUFFER_LIMIT:
         raise ValueError("model weights exceed 2 GB: they cannot be stored inside a flatbuffer")
     if model.metadata:
@@ -89,7 +85,7 @@ def embed_spec(content: bytes, spec: dict[str, Any]) -> bytes:
             entry.name = SPEC_METADATA_NAME
             model.metadata.append(entry)
         entry.buffer = len(model.buffers) - 1
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return pack_model(model)
 
 
 def _buffer_used_only_by(model: Any, index: int, entry: Any) -> bool:

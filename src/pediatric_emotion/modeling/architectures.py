@@ -12,6 +12,12 @@ Every layer is a built-in Keras layer, so the saved model loads with ``safe_mode
 The model expects its input already scaled by the architecture's ``input_scale``/``input_offset``
 (done in tf.data); EfficientNet rescales and normalizes inside the model (its config says 1, 0).
 
+Smaller members of a family: EfficientNetB0 and NASNetMobile accept their family builder's
+settings in ``application_kwargs`` (``depth_coefficient``, ``width_coefficient``, ...; NASNet's
+``num_blocks``, ``penultimate_filters``, ...), the MobileNets their public ``alpha`` and
+``minimalistic``. The quick demo trains such members (conf/base/parameters_demo.yml); the same
+layer types and cell structure, fewer blocks or channels, so every later stage runs its real code.
+
 Weights (``training.weights``): ``None`` trains from scratch; ``"imagenet"`` uses the Keras
 no-top ImageNet file from the local Keras cache, matched by ``imagenet_cache_glob``, and falls
 back to scratch with a warning when it is missing (nothing is ever downloaded); any other string
@@ -23,6 +29,7 @@ Keras 2 (``tf_keras``) is required: import ``pediatric_emotion`` before TensorFl
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping
@@ -49,6 +56,26 @@ _RESERVED_KWARGS = frozenset(
     {"include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
      "classifier_activation"}
 )  # fmt: skip
+
+# The family builder behind an application and the settings that make it that member (from
+# tf_keras's own EfficientNetB0 / NASNetMobile). tf_keras exposes these builders only in its
+# private ``tf_keras.src.applications`` modules; they are used only when ``application_kwargs``
+# names one of these settings, so the study's members are always built by the public function.
+_FAMILY_BUILDERS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "EfficientNetB0": (
+        "tf_keras.src.applications.efficientnet",
+        "EfficientNet",
+        {"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": 224,
+         "dropout_rate": 0.2, "drop_connect_rate": 0.2, "depth_divisor": 8,
+         "model_name": "efficientnetb0"},
+    ),
+    "NASNetMobile": (
+        "tf_keras.src.applications.nasnet",
+        "NASNet",
+        {"penultimate_filters": 1056, "num_blocks": 4, "stem_block_filters": 32,
+         "skip_reduction": False, "filter_multiplier": 2, "default_size": 224},
+    ),
+}  # fmt: skip
 
 # Where Keras would download each no-top ImageNet file from (named in the missing-file warning;
 # the file names are those of the default configuration: alpha 1.0, 224 px).
@@ -95,6 +122,35 @@ def _application_name(architecture: Mapping[str, Any]) -> str:
             ", ".join(SUPPORTED_APPLICATIONS),
         )
     return name
+
+
+def application_factory(
+    architecture: Mapping[str, Any],
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The builder of ``architecture``'s base, its keyword arguments, and the family settings that
+    differ from the named member's (empty for the member itself).
+
+    ``application_kwargs`` naming a family setting of EfficientNetB0 / NASNetMobile (see
+    ``_FAMILY_BUILDERS``) selects the family builder with the member's settings updated by them.
+    """
+    application = _application_name(architecture)
+    kwargs = dict(architecture.get("application_kwargs") or {})
+    reserved = sorted(_RESERVED_KWARGS.intersection(kwargs))
+    if reserved:
+        raise ValueError(f"application_kwargs of {application} may not set {reserved}")
+    family = _FAMILY_BUILDERS.get(application)
+    if family is None or not set(kwargs).intersection(family[2]):
+        return getattr(keras.applications, application), kwargs, {}
+    module_name, builder_name, member = family
+    try:
+        builder = getattr(importlib.import_module(module_name), builder_name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(
+            f"application_kwargs {sorted(kwargs)} of {application} need tf_keras's family builder "
+            f"{module_name}.{builder_name}, which this tf_keras {keras.__version__} lacks: {err}"
+        ) from err
+    changed = {key: value for key, value in kwargs.items() if member.get(key, value) != value}
+    return builder, {**member, **kwargs}, changed
 
 
 def _pick_cache_file(matches: list[Path], image_size: int | None) -> Path:
@@ -222,10 +278,7 @@ def build_classifier(
     ``application_kwargs`` key the builder sets itself.
     """
     application = _application_name(architecture)
-    kwargs = dict(architecture.get("application_kwargs") or {})
-    reserved = sorted(_RESERVED_KWARGS.intersection(kwargs))
-    if reserved:
-        raise ValueError(f"application_kwargs of {application} may not set {reserved}")
+    factory, kwargs, family_changes = application_factory(architecture)
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 px, got {image_size}")
     if num_classes < 2:
@@ -235,7 +288,6 @@ def build_classifier(
     from_imagenet = weights is not None and weights.strip().lower() == "imagenet"
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name=INPUT_NAME)
-    factory = getattr(keras.applications, application)
     base = factory(include_top=False, weights=None, input_tensor=inputs, **kwargs)
     if weights_path is not None:
         # What the application does with weights=<path>: load_weights on its base model (HDF5
@@ -260,9 +312,10 @@ def build_classifier(
     if nested:
         raise RuntimeError(f"{application}: the classifier is not flat, nested models {nested}")
     logger.info(
-        "Built %s: %s, %d px, %d classes, %d layers, %d parameters, weights %s",
+        "Built %s: %s%s, %d px, %d classes, %d layers, %d parameters, weights %s",
         model.name,
         application,
+        f" (a smaller member: {family_changes})" if family_changes else "",
         image_size,
         num_classes,
         len(model.layers),

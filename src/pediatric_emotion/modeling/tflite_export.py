@@ -27,7 +27,11 @@ import tf_keras as keras
 
 from pediatric_emotion.modeling.inputs import Preprocessing
 from pediatric_emotion.modeling.quantizable import CUSTOM_OBJECTS
-from pediatric_emotion.modeling.tflite_inspection import input_output_details
+from pediatric_emotion.modeling.tflite_inspection import (
+    editable_model,
+    input_output_details,
+    pack_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +49,13 @@ def _inference_converter(model: keras.Model) -> tf.lite.TFLiteConverter:
     training traces are the heavy part (tfmot's sparsity masks are constants in each of them):
     NASNetMobile's PCQAT model took 12.7 min and 16 GB to convert that way. Here the converter
     gets one inference function and the variables it reads; the file computes the same (outputs
-    equal, byte for byte, on MobileNetV2 PCQAT)."""
+    equal, byte for byte, on MobileNetV2 PCQAT).
+
+    The function is frozen (its variables made constants) and converted as a graph, instead of
+    the converter's default of saving it as a SavedModel and loading that back first: the same
+    outputs (tested), 2.5-3x faster (NASNetMobile with one block per stage at 64 px: float32
+    8 s -> 3 s, its QAT int8 file 32 s -> 12 s). That route writes no signature:
+    :func:`_signed` adds Keras's."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"{model.name}: one input and one output expected")
     (input_name,), (output_name,) = model.input_names, model.output_names
@@ -59,7 +69,33 @@ def _inference_converter(model: keras.Model) -> tf.lite.TFLiteConverter:
         function = serve.get_concrete_function()
     holder = tf.Module()  # keeps the variables alive for the converter: nothing else is saved
     holder.model_variables = list(model.variables)
-    return tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
+    converter.experimental_lower_to_saved_model = False
+    return converter
+
+
+def _signed(content: bytes, model: keras.Model) -> bytes:
+    """``content`` with the ``serving_default`` signature the SavedModel route writes: the
+    model's input and output names mapped to the graph's input and output tensors."""
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+
+    flatbuffer = editable_model(content)
+    if flatbuffer.signatureDefs:
+        return content
+    subgraph = flatbuffer.subgraphs[0]
+
+    def tensor_map(name: str, index: int) -> Any:
+        entry = schema_fb.TensorMapT()
+        entry.name, entry.tensorIndex = name.encode("utf-8"), int(index)
+        return entry
+
+    signature = schema_fb.SignatureDefT()
+    signature.signatureKey = b"serving_default"
+    signature.subgraphIndex = 0
+    signature.inputs = [tensor_map(model.input_names[0], subgraph.inputs[0])]
+    signature.outputs = [tensor_map(model.output_names[0], subgraph.outputs[0])]
+    flatbuffer.signatureDefs = [signature]
+    return pack_model(flatbuffer)
 
 
 def convert_to_tflite(
@@ -109,7 +145,7 @@ def convert_to_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = IO_DTYPES[io_dtype]
         converter.inference_output_type = IO_DTYPES[io_dtype]
-    content = converter.convert()
+    content = _signed(converter.convert(), model)
     logger.debug("%s -> TFLite %s: %d bytes", model.name, quantization, len(content))
     return content
 

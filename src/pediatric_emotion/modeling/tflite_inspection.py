@@ -103,6 +103,24 @@ def _read_model(content: bytes) -> Any:
     return flatbuffer_utils.read_model_from_bytearray(bytearray(content))
 
 
+def editable_model(content: bytes) -> Any:
+    """The flatbuffer as tflite's object API (``ModelT``) to change and :func:`pack_model` again;
+    buffer contents as numpy arrays (``read_model_from_bytearray`` gives bytearray slices, which
+    ``Pack`` copies one byte at a time)."""
+    model = _read_model(content)
+    for buffer in model.buffers:
+        if buffer.data is not None and not isinstance(buffer.data, np.ndarray):
+            buffer.data = np.frombuffer(bytes(buffer.data), dtype=np.uint8)
+    return model
+
+
+def pack_model(model: Any) -> bytes:
+    """The flatbuffer of an object-API model (see :func:`editable_model`)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def _op_name(model: Any, opcode_index: int) -> str:
     opcode = model.operatorCodes[opcode_index]
     code = max(opcode.deprecatedBuiltinCode, opcode.builtinCode)
