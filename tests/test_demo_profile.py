@@ -41,6 +41,28 @@ def test_no_demo_section_or_no_quick_values_change_nothing():
     assert with_demo_profile({**plain, "demo": {"full": False}})["training"] == {"epochs": 8}
 
 
+def test_quick_values_cut_only_what_the_parameters_configure():
+    parameters = {
+        "architectures": {"tiny": {"application": "MobileNetV2", "application_kwargs": {}}},
+        "training": {"epochs": 8},
+        "demo": {
+            "quick": {
+                "architectures": {
+                    "tiny": {"application_kwargs": {"alpha": 0.5}},
+                    "nasnet_mobile": {"application_kwargs": {"num_blocks": 1}},
+                },
+                "training": {"epochs": 2, "new_setting": 1},
+                "device_profiling": {"runs": 10},
+            }
+        },
+    }
+    merged = with_demo_profile(parameters)
+    assert list(merged["architectures"]) == ["tiny"]  # no half-configured architecture
+    assert merged["architectures"]["tiny"]["application_kwargs"] == {"alpha": 0.5}
+    assert merged["training"] == {"epochs": 2}
+    assert "device_profiling" not in merged
+
+
 def test_quick_must_be_a_mapping():
     with pytest.raises(ValueError, match="demo.quick must be a mapping"):
         with_demo_profile({"demo": {"quick": [1, 2]}})

@@ -43,8 +43,24 @@ def with_demo_profile(
         return merged
     if not isinstance(quick, Mapping):
         raise ValueError(f"demo.quick must be a mapping of parameters, got {quick!r}")
-    layers.append(OmegaConf.create(dict(quick)))
+    layers.append(OmegaConf.create(_existing_entries(quick, merged)))
     return OmegaConf.to_container(OmegaConf.unsafe_merge(*layers, runtime), resolve=True)
+
+
+def _existing_entries(quick: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The quick values whose first two levels name entries the parameters have: the quick demo
+    cuts what is configured and adds nothing (an architecture or a parameter group that a run
+    leaves out stays out); below that level it merges freely (a member's new builder setting)."""
+    kept: dict[str, Any] = {}
+    for key, value in quick.items():
+        if key not in parameters:
+            continue
+        present = parameters[key]
+        if isinstance(value, Mapping) and isinstance(present, Mapping):
+            kept[key] = {name: entry for name, entry in value.items() if name in present}
+        else:
+            kept[key] = value
+    return kept
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
