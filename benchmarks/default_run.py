@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="store_true", help="run `make run` first, timed")
     parser.add_argument("--timing", type=Path, default=TIMING, help="a run_timing.csv")
     args = parser.parse_args(argv)
+    args.timing = args.timing.resolve()  # before moving into the project folder
     if args.run:
         seconds, peak_gib, total_gib = run_default()
         print(
