@@ -17,10 +17,12 @@ from kedro.runner import SequentialRunner
 
 from pediatric_emotion.datasets import AtomicCSVDataset
 from pediatric_emotion.hooks import NodeTimingHook
-from pediatric_emotion.runners import DaskRunner
+from pediatric_emotion.runners import DaskRunner, dask_runner
 from pediatric_emotion.runners.dask_runner import (
     PickleFileDataset,
     crossing_datasets,
+    downstream_counts,
+    local_cluster_arguments,
     persist_in_memory_outputs,
 )
 from tests.conftest import heavy_modules_after
@@ -126,6 +128,48 @@ def test_settings_from_parameters_then_runner_arguments(tmp_path):
     settings = DaskRunner(address="tcp://b:2", n_workers=3).settings(ours)
     assert settings["scheduler_address"] == "tcp://b:2"
     assert settings["local_cluster"]["n_workers"] == 3
+
+
+def test_tensorflow_threads_of_local_workers(monkeypatch):
+    monkeypatch.setattr(dask_runner.os, "cpu_count", lambda: 8)
+    settings = DaskRunner().settings(DataCatalog())
+    settings["local_cluster"]["n_workers"] = 3
+    arguments = local_cluster_arguments(settings)
+    assert arguments["env"] == {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2"}
+    assert arguments["n_workers"] == 3 and "env" not in settings["local_cluster"]
+    settings["tensorflow_threads"] = 4
+    settings["local_cluster"]["env"] = {"TF_NUM_INTEROP_THREADS": "1", "OTHER": "x"}
+    assert local_cluster_arguments(settings)["env"] == {
+        "TF_NUM_INTRAOP_THREADS": "4",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OTHER": "x",
+    }
+    settings["tensorflow_threads"] = None
+    assert local_cluster_arguments(settings)["env"] == {"TF_NUM_INTEROP_THREADS": "1", "OTHER": "x"}
+    for wrong in (0, "many", True):
+        settings["tensorflow_threads"] = wrong
+        with pytest.raises(ValueError, match="dask.tensorflow_threads"):
+            local_cluster_arguments(settings)
+
+
+def test_nodes_with_more_work_downstream_start_first():
+    counts = {node.name: count for node, count in downstream_counts(pipeline()).items()}
+    assert counts == {"make": 3, "double": 1, "total": 0, "save": 0}
+
+
+def test_dedicated_workers_freeze_their_imports_once_per_new_module(monkeypatch, tmp_path):
+    frozen = []
+    monkeypatch.setattr(dask_runner.gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setitem(dask_runner._frozen, "modules", 0)
+    node = pipeline().nodes[0]
+    ours = catalog(tmp_path)
+    ours["a"] = MemoryDataset()
+    for dedicated in (False, True, True):
+        dask_runner.run_node_on_worker(
+            node, ours, is_async=False, run_id=None, package_name=None, logging_config=None,
+            dedicated_worker=dedicated,
+        )  # fmt: skip
+    assert frozen == [1]  # not in a shared process; then once, as no module came in since
 
 
 def test_node_timing_travels_between_hooks():

@@ -2,7 +2,8 @@
 MobileNetV3-Small (custom layers for hard-swish, Multiply configs) on the public copy, trained
 here alone (its namespace, as test_end_to_end_training.py trains it) on a copy of the session's
 harmonized demo data, so this file runs beside the training tests (pytest-xdist) instead of after
-them."""
+them. The post-training techniques and the quantization-aware ones run in two steps, each a
+fixture of its own, so no single test's setup holds the whole cell."""
 
 from __future__ import annotations
 
@@ -39,38 +40,54 @@ TINY_OPTIMIZATION = {
 }
 
 
+POST_TRAINING = ("baseline", "pruned", "clustered")
+QUANTIZATION_AWARE = ("qat", "pqat", "cqat", "pcqat")  # from baseline, pruned and clustered
+
+
 @pytest.fixture(scope="module")
-def optimized(tmp_path_factory, harmonized_project):
-    """Every technique on MobileNetV3-Small, trained first in a project holding the harmonized
-    demo data (the harmonization outputs only: the training tests write beside them)."""
+def trained_cell(tmp_path_factory, harmonized_project):
+    """MobileNetV3-Small trained in a project holding the harmonized demo data (the
+    harmonization outputs only: the training tests write beside them)."""
     trained = make_project_copy(tmp_path_factory.mktemp("optimization_project"))
     for layer in ("01_raw", "02_intermediate", "03_primary"):
         shutil.copytree(harmonized_project / "data" / layer, trained / "data" / layer)
     write_grid_conf(trained)
     run_pipelines(trained, ["training"], TRAINING, namespaces=[CELL])
-    run_pipelines(trained, ["optimization"], TINY_OPTIMIZATION, namespaces=[CELL])
+    return trained
+
+
+def _optimize(root, techniques) -> tuple[object, pd.DataFrame]:
+    """Run the optimization nodes of ``techniques`` on the cell; every report so far, indexed."""
+    nodes = [f"{CELL}.{technique}_node" for technique in techniques]
+    run_pipelines(root, ["optimization"], TINY_OPTIMIZATION, node_names=nodes)
     rows = []
-    for report in sorted((trained / "data/07_model_output/optimization").glob("*.json")):
+    for report in sorted((root / "data/07_model_output/optimization").glob("*.json")):
         rows.extend(json.loads(report.read_text()))
-    return trained, pd.DataFrame(rows).set_index(["technique", "quantization"])
+    return root, pd.DataFrame(rows).set_index(["technique", "quantization"])
 
 
-def test_every_technique_writes_its_files_with_specs(optimized):
+@pytest.fixture(scope="module")
+def post_trained(trained_cell):
+    """The techniques that start from the trained model. The cell runs in three runs of the
+    pipeline, so that no test's setup holds the whole cell."""
+    return _optimize(trained_cell, POST_TRAINING)
+
+
+@pytest.fixture(scope="module")
+def half_optimized(post_trained):
+    """QAT and PQAT, from the baseline and the pruned model the first run wrote."""
+    return _optimize(post_trained[0], QUANTIZATION_AWARE[:2])
+
+
+@pytest.fixture(scope="module")
+def optimized(half_optimized):
+    """Every technique: CQAT and PCQAT too."""
+    return _optimize(half_optimized[0], QUANTIZATION_AWARE[2:])
+
+
+def _assert_files_with_specs(root, table: pd.DataFrame) -> None:
     from pediatric_emotion.datasets import load_tflite
 
-    root, table = optimized
-    assert set(table.index) == {
-        ("baseline", "float32"),
-        ("baseline", "dynamic_range"),
-        ("baseline", "float16"),
-        ("baseline", "int8"),
-        ("pruned", "int8"),
-        ("clustered", "int8"),
-        ("qat", "int8"),
-        ("pqat", "int8"),
-        ("cqat", "int8"),
-        ("pcqat", "int8"),
-    }
     assert (table["status"] == "ok").all(), table[table["status"] != "ok"]["reason"].to_dict()
     for (technique, quantization), row in table.iterrows():
         assert row["tflite_path"] == (
@@ -85,6 +102,33 @@ def test_every_technique_writes_its_files_with_specs(optimized):
         if quantization == "int8":
             assert row["weight_dtypes"] == "int8" and row["input_dtype"] == "int8"
             assert model.spec["input"]["quantization"]["scale"] > 0
+
+
+def test_post_training_techniques_write_their_files_with_specs(post_trained):
+    root, table = post_trained
+    assert set(table.index) == {
+        ("baseline", "float32"),
+        ("baseline", "dynamic_range"),
+        ("baseline", "float16"),
+        ("baseline", "int8"),
+        ("pruned", "int8"),
+        ("clustered", "int8"),
+    }
+    _assert_files_with_specs(root, table)
+
+
+def test_qat_and_pqat_write_their_files_with_specs(half_optimized):
+    root, table = half_optimized
+    assert {t for t, _ in table.index} == {*POST_TRAINING, "qat", "pqat"}
+    _assert_files_with_specs(root, table.loc[["qat", "pqat"]])
+
+
+def test_quantization_aware_techniques_write_their_files_with_specs(optimized):
+    root, table = optimized
+    assert {t for t, _ in table.index} == {*POST_TRAINING, *QUANTIZATION_AWARE}
+    quantization_aware = table.loc[list(QUANTIZATION_AWARE)]
+    assert set(quantization_aware.index) == {(t, "int8") for t in QUANTIZATION_AWARE}
+    _assert_files_with_specs(root, quantization_aware.loc[["cqat", "pcqat"]])
 
 
 def _kept_clusters(path) -> bool:

@@ -8,8 +8,10 @@ concurrently on the workers::
 The cluster: ``dask.scheduler_address`` (conf/base/parameters_dask.yml, or
 ``--params=dask.scheduler_address=tcp://host:8786``), else Dask's own ``scheduler-address``
 setting (``DASK_SCHEDULER_ADDRESS``), else a ``LocalCluster`` on this machine
-(``dask.local_cluster``: 2 worker processes of 1 thread by default). ``--runner-params`` may set
-``address`` and ``n_workers`` too; they win over the parameters.
+(``dask.local_cluster``: 2 worker processes of 1 thread by default, TensorFlow's thread pools
+sized by ``dask.tensorflow_threads``). ``--runner-params`` may set ``address`` and ``n_workers``
+too; they win over the parameters. Among ready nodes, those with the most nodes downstream start
+first.
 
 Every in-memory dataset a node writes (``MemoryDataset``: the unregistered ones and the
 ``copy_mode: assign`` entries) is swapped, for this run only, for a pickle file under
@@ -23,8 +25,10 @@ No TensorFlow here: the nodes import it on the workers when they need it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -57,6 +61,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SETTINGS: dict[str, Any] = {
     "scheduler_address": None,
     "intermediate_dir": "data/02_intermediate/dask",
+    "tensorflow_threads": "auto",
     "local_cluster": {"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None},
 }
 """``dask`` parameters when conf has none (conf/base/parameters_dask.yml documents each)."""
@@ -172,6 +177,61 @@ def restore_in_memory_outputs(
             catalog[name] = original
 
 
+TENSORFLOW_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
+    """``distributed.LocalCluster`` arguments: ``local_cluster`` with each worker's TensorFlow
+    thread pools sized by ``tensorflow_threads`` (``auto``: this machine's cores shared among the
+    workers; a number; null: TensorFlow's default, every core in every worker). TensorFlow reads
+    them from the worker's environment (``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``);
+    an ``env`` of ``local_cluster`` that sets them wins."""
+    arguments = dict(settings["local_cluster"])
+    threads = settings.get("tensorflow_threads", "auto")
+    if threads is None:
+        return arguments
+    if str(threads).lower() == "auto":
+        workers = max(1, int(arguments.get("n_workers") or 1))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    elif isinstance(threads, bool) or not str(threads).isdigit() or int(threads) < 1:
+        raise ValueError(f"dask.tensorflow_threads: {threads!r} (auto, a number >= 1 or null)")
+    variables = {name: str(int(threads)) for name in TENSORFLOW_THREAD_VARIABLES}
+    arguments["env"] = {**variables, **dict(arguments.get("env") or {})}
+    return arguments
+
+
+_frozen = {"modules": 0}  # modules imported when this worker last froze its objects
+
+
+def _freeze_long_lived_objects() -> None:
+    """Between tasks, a dedicated worker holds what its imports made (TensorFlow's modules and
+    registries: about half a million objects) and nothing of any node. Move those out of the
+    cyclic garbage collector's sight (``gc.freeze``) whenever new modules came in, so the
+    collections that free each node's Keras models (``ReleaseMemoryHook``) walk only what later
+    nodes make: about 0.05 s instead of 1-2 s per node. Objects alive now are never collected as
+    cycles afterwards; between tasks those are imports and caches that live as long as the
+    worker."""
+    if len(sys.modules) > _frozen["modules"]:
+        gc.collect()
+        gc.freeze()
+        _frozen["modules"] = len(sys.modules)
+
+
+def downstream_counts(pipeline: Pipeline) -> dict[Node, int]:
+    """How many nodes depend on each node, directly or not: the Dask priority of its task, so
+    that among ready nodes those that unlock the most work start first (a training cell whose
+    model is optimized, evaluated and profiled before one that is only evaluated), and fewer
+    workers sit idle at the end of the run."""
+    dependents: dict[Node, set[Node]] = {node: set() for node in pipeline.nodes}
+    for node, parents in pipeline.node_dependencies.items():
+        for parent in parents:
+            dependents[parent].add(node)
+    below: dict[Node, set[Node]] = {}
+    for node in reversed(pipeline.nodes):  # topological order, reversed: children first
+        below[node] = set().union(*(below[c] | {c} for c in dependents[node]))
+    return {node: len(nodes) for node, nodes in below.items()}
+
+
 def _bootstrap_worker(package_name: str | None, logging_config: dict[str, Any] | None) -> None:
     """Configure the Kedro project in a worker process once (settings, hooks, logging)."""
     from kedro.framework import project
@@ -190,13 +250,18 @@ def run_node_on_worker(
     run_id: str | None,
     package_name: str | None,
     logging_config: dict[str, Any] | None,
+    dedicated_worker: bool = False,
 ) -> tuple[Node, dict[str, Any]]:
     """Run one node on a Dask worker with the project's hooks (a ``PluginManager`` cannot be
     pickled: it is built here); returns the node and the timings of its ``NodeTimingHook``s,
-    which a failure carries on the exception instead."""
+    which a failure carries on the exception instead. ``dedicated_worker``: the worker is a
+    process of its own (the runner's cluster, or a scheduler's), not a notebook's or a test's
+    threads, so its long-lived objects may be frozen."""
     from kedro.framework.project import settings
 
     _bootstrap_worker(package_name, logging_config)
+    if dedicated_worker:
+        _freeze_long_lived_objects()
     hook_manager = _create_hook_manager()
     _register_hooks(hook_manager, settings.HOOKS)
     _register_hooks_entry_points(hook_manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
@@ -268,7 +333,7 @@ class DaskRunner(AbstractRunner):
             client = Client(address)
             logger.info("DaskRunner: scheduler %s", address)
             return client, [client]
-        cluster = LocalCluster(**settings["local_cluster"])
+        cluster = LocalCluster(**local_cluster_arguments(settings))
         client = Client(cluster)
         logger.info("DaskRunner: local cluster of %d workers at %s", len(cluster.workers), cluster)
         return client, [client, cluster]
@@ -344,6 +409,7 @@ class DaskRunner(AbstractRunner):
         running: dict[Any, Node] = {}
         plugins = hook_manager.get_plugins() if isinstance(hook_manager, PluginManager) else ()
         timing_hooks = [p for p in plugins if isinstance(p, NodeTimingHook)]
+        priorities = downstream_counts(pipeline)
         while True:
             ready = {n for n in todo if dependencies[n] <= done_nodes}
             todo -= ready
@@ -356,8 +422,10 @@ class DaskRunner(AbstractRunner):
                     run_id=run_id,
                     package_name=package_name,
                     logging_config=logging_config,
+                    dedicated_worker=self._client is None,
                     key=f"{node.name}-{uuid.uuid4().hex[:8]}",
                     pure=False,
+                    priority=priorities[node],
                 )
                 running[future] = node
             if not running:
