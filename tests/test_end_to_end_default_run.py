@@ -4,9 +4,10 @@ the log, and every node of the run timed as completed.
 
 The grid is MobileNetV3-Small on public_guesswhat at 32 px, one epoch of two steps, optimized
 with the baseline (float32 and int8), pruning and PQAT; two fine-tuning steps are fewer than the
-pruning frequency, so pruning is unsupported and PQAT has nothing to start from: both become
-rows with their reasons and the run goes on (the fine-tuning steps and the pruning frequency are
-runtime parameters, which the quick demo's cuts do not override). Profiling on the host (no phone
+pruning frequency, so pruning is unsupported and PQAT is skipped with nothing to start from:
+both become rows with their reasons, shown in the report, and the run goes on (the fine-tuning
+steps and the pruning frequency are runtime parameters, which the quick demo's cuts do not
+override). Profiling on the host (no phone
 here). The demo data is the session's shared copy (``demo_raw``), generated once for every
 end-to-end test.
 """
@@ -59,6 +60,7 @@ def test_the_run_ends_with_the_report_and_the_leaderboard(default_run):
     reports = root / "data/08_reporting"
     page = (reports / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in page and "not the study" in page
+    assert "Files not made" in page and "exceeds the 2 fine-tuning steps" in page
     board = pd.read_csv(reports / "leaderboard.csv")
     files = board[board["tflite_path"].notna()]
     assert sorted(files["technique"] + "/" + files["quantization"]) == [
@@ -68,7 +70,7 @@ def test_the_run_ends_with_the_report_and_the_leaderboard(default_run):
     assert files["test_balanced_accuracy"].notna().all()
     assert files["latency_ms"].notna().all()
     refused = board[board["technique"].isin(["pruned", "pqat"])].set_index("technique")
-    assert set(refused["status"]) == {"unsupported"}
+    assert refused["status"].to_dict() == {"pruned": "unsupported", "pqat": "skipped"}
     assert "pruning.frequency 10 exceeds the 2 fine-tuning steps" in refused.loc["pruned", "reason"]
     assert "no pruned model to start from" in refused.loc["pqat", "reason"]
     assert not (root / "data/06_models/optimization").exists() or not any(

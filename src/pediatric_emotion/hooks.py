@@ -319,9 +319,11 @@ class ReleaseMemoryHook:
     node's graphs and freed heap pages stay with the process (MobileNetV2 CQAT at 32 px, 4 times
     in one process: 1.6 -> 2.6 GB without, 2.2 GB with; NASNetMobile's optimization nodes carry
     GBs each). Nodes run before TensorFlow is imported (data-only pipelines) only get a garbage
-    collection. Everything a node hands on is saved by the catalog first (Kedro saves outputs
-    before ``after_node_run``), and models in a ``MemoryDataset`` stay usable: clearing the
-    session resets Keras' layer-name counters and graph caches, not existing models.
+    collection. Kedro 1.x calls ``after_node_run`` before it saves the node's outputs, so what a
+    node returns is still referenced here and is freed after the next node instead; models in a
+    ``MemoryDataset`` stay usable: clearing the session resets Keras' layer-name counters and
+    graph caches, not existing models. On the Dask runner's workers the collections are cheap:
+    the imports are frozen out of the collector's sight between tasks (runners/dask_runner.py).
     """
 
     @hook_impl

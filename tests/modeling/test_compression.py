@@ -244,3 +244,20 @@ def test_bad_settings_are_refused(trained: keras.Model) -> None:
         clustering_wrapped(trained, clusters=4, init="nope", preserve_sparsity=False)
     with pytest.raises(ValueError, match="preserve"):
         quantization_aware(trained, preserve="everything")
+
+
+def test_a_kernel_with_few_weights_on_one_side_of_zero_is_clustered_linearly(caplog) -> None:
+    """k-means++ needs as many weights as centroids on each side of zero when sparsity is kept;
+    a pruned kernel with 3 positive weights left (5 of 15 centroids would go there) gets linear
+    initialization instead of stopping the technique."""
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="few_positive")(inputs))
+    kernel = np.zeros((8, 4), np.float32)
+    kernel.flat[:3] = [0.5, 0.25, 0.125]
+    kernel.flat[3:12] = -np.linspace(0.1, 0.9, 9)
+    model.get_layer("few_positive").set_weights([kernel, np.zeros(4, np.float32)])
+    wrapped = clustering_wrapped(model, clusters=16, preserve_sparsity=True)
+    values = strip(wrapped).get_layer("few_positive").get_weights()[0]
+    assert (values == 0).sum() == (kernel == 0).sum()
+    assert len(np.unique(values)) <= 16
+    assert "linear initialization there: few_positive" in caplog.text

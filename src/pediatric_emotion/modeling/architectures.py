@@ -356,11 +356,42 @@ def set_base_trainable(
 
 
 def uncompiled_copy(model: keras.Model) -> keras.Model:
-    """The same graph and weights without optimizer state, sharing no layer with
-    ``model``: smaller files that load fast, and a model that wrappers may change freely."""
-    copy = keras.models.clone_model(model)
+    """The same graph and weights without optimizer state, sharing no layer with ``model``, every
+    layer under the float32 policy: smaller files that load fast, a model that wrappers may change
+    freely, and one that converts to TFLite like any float32 model when ``model`` was trained under
+    mixed precision (its weights are float32 variables already; only the computation changes)."""
+    copy = keras.models.clone_model(model, clone_function=_float32_layer)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _is_reduced_precision(policy: Any) -> bool:
+    """Whether a layer config's ``dtype`` is a float16 / bfloat16 (mixed) policy."""
+    if isinstance(policy, dict):  # {"class_name": "Policy", "config": {"name": ...}}
+        policy = (policy.get("config") or {}).get("name")
+    return isinstance(policy, str) and "float16" in policy
+
+
+def _float32_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new layer from ``layer``'s config, under the float32 policy where it had a mixed one."""
+    config = layer.get_config()
+    if _is_reduced_precision(config.get("dtype")):
+        config["dtype"] = "float32"
+    return layer.__class__.from_config(config)
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` itself when every layer computes in float32, else :func:`uncompiled_copy`: the
+    TFLite converter refuses the float16 ops of a model trained under ``mixed_float16``."""
+    mixed = [layer.name for layer in model.layers if layer.dtype_policy.compute_dtype != "float32"]
+    if not mixed:
+        return model
+    logger.info(
+        "%s: %d layers compute in reduced precision (mixed precision training): a float32 copy",
+        model.name,
+        len(mixed),
+    )
+    return uncompiled_copy(model)
 
 
 def count_params(model: keras.Model, *, trainable_only: bool = False) -> int:

@@ -122,16 +122,59 @@ def clustering_wrapped(
         raise ValueError(f"clusters must be at least 2, got {clusters}")
     if init not in CENTROID_INITS:
         raise ValueError(f"cluster init must be one of {sorted(CENTROID_INITS)}, got {init!r}")
+    names = set(clusterable_layer_names(model))
+    inits = {name: CENTROID_INITS[init] for name in names}
+    if init == "kmeans_plus_plus":
+        short = [
+            name
+            for name in sorted(names)
+            if not _kmeans_plus_plus_fits(model.get_layer(name), clusters, preserve_sparsity)
+        ]
+        for name in short:
+            inits[name] = CENTROID_INITS["linear"]
+        if short:
+            logger.warning(
+                "%s: k-means++ cannot place %d centroids in %d layers' weights (fewer weights "
+                "than centroids on one side of zero, e.g. after pruning): linear "
+                "initialization there: %s",
+                model.name,
+                clusters,
+                len(short),
+                ", ".join(short),
+            )
     return _wrap_layers(
         model,
-        set(clusterable_layer_names(model)),
+        names,
         lambda layer: experimental_cluster.cluster_weights(
             layer,
             number_of_clusters=int(clusters),
-            cluster_centroids_init=CENTROID_INITS[init],
+            cluster_centroids_init=inits[layer.name],
             preserve_sparsity=preserve_sparsity,
         ),
     )
+
+
+def _kmeans_plus_plus_fits(
+    layer: keras.layers.Layer, clusters: int, preserve_sparsity: bool
+) -> bool:
+    """Whether tfmot's k-means++ initialization can place ``clusters`` centroids in each of the
+    layer's clusterable weights: it needs at least as many weights as centroids, and with
+    ``preserve_sparsity`` (one centroid at zero, the others shared between the negative and the
+    positive weights in proportion to their counts, rounded half to even as tfmot does) on each
+    side of zero."""
+    for name in clustering_registry.ClusteringRegistry._weight_names(layer):  # noqa: SLF001
+        values = np.asarray(getattr(layer, name).numpy())
+        if not preserve_sparsity:
+            if values.size < clusters:
+                return False
+            continue
+        negative, positive = int((values < 0).sum()), int((values > 0).sum())
+        if negative + positive == 0:
+            continue
+        negative_clusters = int(np.round((clusters - 1) * negative / (negative + positive)))
+        if negative_clusters > negative or clusters - 1 - negative_clusters > positive:
+            return False
+    return True
 
 
 def strip(model: keras.Model) -> keras.Model:

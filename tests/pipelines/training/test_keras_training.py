@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -79,6 +81,19 @@ def test_from_scratch_is_one_phase_and_returns_an_uncompiled_best_model(crops):
     assert summary["train_images"] == 28 and summary["val_images"] == 14
     assert model.optimizer is None  # saved without optimizer state
     assert batch_norm_momenta(model) == {0.9}
+
+
+def test_under_mixed_precision_the_model_trains_in_float16_and_is_returned_in_float32(
+    crops, caplog
+):
+    root, examples = crops
+    settings = {**SETTINGS, "mixed_precision": True, "epochs": 1}  # forced, as a GPU run gets it
+    with caplog.at_level(logging.INFO):
+        model, history, _ = fit_classifier(examples, root, ARCHITECTURE, settings, num_classes=7)
+    assert "mixed precision on" in caplog.text
+    assert np.isfinite(history["loss"]).all()
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_pretrained_weights_train_head_then_everything(crops, tmp_path):

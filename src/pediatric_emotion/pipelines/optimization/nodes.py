@@ -2,8 +2,12 @@
 
 Every technique node starts from the trained float model (or from the pruned / clustered model
 for the collaborative schemes), fine-tunes where the technique trains, and writes its TFLite files
-(one per configured quantization) with their specs. Where tfmot or the converter refuses a model,
-the node records ``unsupported`` with the error as the reason and the run goes on.
+(one per configured quantization) with their specs. Every file's row has a status: ``ok``;
+``unsupported`` where the technique truly cannot apply (tfmot refuses a layer type, or the
+settings leave it nothing to do), with the reason; ``failed`` where an exception was raised in
+wrapping, fine-tuning or conversion (a defect to fix, named in the log with its traceback and in
+the row); ``skipped`` where the model a technique starts from was not made (its own row says
+why). The run goes on either way.
 
 TensorFlow is imported inside the nodes only, so the registry starts without it.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -212,8 +217,8 @@ def _tflite_files(
                 quantization_aware=quantization_aware,
                 per_channel=bool(cell.optimization.get("per_channel_weights", True)),
             )
-        except Exception as err:  # the converter's refusal is a result, not a crash
-            logger.warning(
+        except Exception as err:  # a failed file is a row of the table, not the run's end
+            logger.error(
                 "%s %s %s: conversion failed: %s",
                 cell.name,
                 technique,
@@ -221,7 +226,7 @@ def _tflite_files(
                 err,
                 exc_info=err,
             )
-            rows.append({**row, "status": "unsupported", "reason": _reason(err)})
+            rows.append({**row, "status": "failed", "reason": _reason(err, "conversion")})
             continue
         spec = tflite_spec(
             content,
@@ -280,41 +285,64 @@ def _row(cell: _Cell, technique: str, quantization: str) -> dict[str, Any]:
     }
 
 
-def _reason(err: BaseException) -> str:
-    """One line for the table (the full traceback goes to the log)."""
-    logger.debug("tfmot/converter refusal", exc_info=err)
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text[:1000]}"
+# What tfmot says when a layer type is outside what a technique supports (prune_registry,
+# clustering_registry, the 8-bit quantize registry and their wrappers): a real limit.
+_REFUSAL = re.compile(r"not (yet )?supported|unsupported layer|with a supported layer", re.I)
+# Absolute paths of installed packages in messages (the converter's op locations): dropped.
+_PACKAGE_PATH = re.compile(r"[^\s\"'(\[]*/(?:site|dist)-packages/")
 
 
-def _unsupported(
-    cell: _Cell, technique: str, reason: str
+def _reason(err: BaseException, stage: str = "") -> str:
+    """One line for the table (the full traceback goes to the log): the stage, the error's type
+    and message, without the interpreter's own paths."""
+    text = _PACKAGE_PATH.sub("", " ".join(str(err).split()))
+    return f"{stage + ': ' if stage else ''}{type(err).__name__}: {text[:1000]}"
+
+
+def _not_made(
+    cell: _Cell, technique: str, status: str, reason: str
 ) -> tuple[dict[str, TFLiteModel], list[dict[str, Any]]]:
-    logger.warning("%s %s: unsupported: %s", cell.name, technique, reason)
+    """No files for ``technique``: one row per configured quantization with ``status``."""
+    log = logger.error if status == "failed" else logger.warning
+    log("%s %s: %s: %s", cell.name, technique, status, reason)
     rows = [
-        {**_row(cell, technique, q), "status": "unsupported", "reason": reason}
+        {**_row(cell, technique, q), "status": status, "reason": reason}
         for q in cell.quantizations(technique)
     ]
     return {}, rows
 
 
 def _no_model(
-    cell: _Cell, technique: str, reason: str
+    cell: _Cell, technique: str, status: str, reason: str
 ) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
     """A pruning / clustering node's outputs when it made no model: ``NoModel`` (Kedro saves no
-    None; the catalog's dataset removes the file) and the unsupported rows."""
+    None; the catalog's dataset removes the file) and the rows saying why."""
     from pediatric_emotion.datasets.models import NoModel
 
-    return NoModel(reason), *_unsupported(cell, technique, reason)
+    return NoModel(reason), *_not_made(cell, technique, status, reason)
 
 
-def _attempt(cell: _Cell, technique: str, build: Callable[[], Any]) -> tuple[Any, str | None]:
-    """Run a tfmot step; a refusal (any exception from tfmot) becomes a reason string."""
+class _TechniqueStoppedError(Exception):
+    """A technique stopped: ``status`` (unsupported | failed) and ``reason`` for its rows."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _attempt(
+    cell: _Cell, technique: str, stage: str, run: Callable[[], Any], *, may_refuse: bool = False
+) -> Any:
+    """Run one stage of a technique (wrapping, fine-tuning, stripping). An exception becomes
+    ``_TechniqueStoppedError``: ``unsupported`` where ``may_refuse`` (a tfmot wrapper) and the
+    message is tfmot's refusal of a layer, else ``failed``."""
     try:
-        return build(), None
+        return run()
     except Exception as err:
-        logger.warning("%s %s: tfmot refused the model", cell.name, technique, exc_info=err)
-        return None, _reason(err)
+        status = "unsupported" if may_refuse and _REFUSAL.search(str(err)) else "failed"
+        log = logger.error if status == "failed" else logger.warning
+        log("%s %s: %s %s", cell.name, technique, stage, status, exc_info=err)
+        raise _TechniqueStoppedError(status, _reason(err, stage)) from err
 
 
 def _clustering(context: _Cell, model: Any, *, preserve_sparsity: bool) -> Any:
@@ -333,16 +361,19 @@ def _clustering(context: _Cell, model: Any, *, preserve_sparsity: bool) -> Any:
 def export_baseline(
     *, model: Any, cell: Mapping[str, str], **inputs: Any
 ) -> tuple[dict[str, TFLiteModel], list[dict[str, Any]]]:
-    """Post-training quantization of the trained model: every configured quantization."""
+    """Post-training quantization of the trained model: every configured quantization (of its
+    float32 copy, where it was trained under mixed precision)."""
+    from pediatric_emotion.modeling.architectures import float32_copy
+
     context = _cell(cell, **inputs)
-    return _tflite_files(context, model, "baseline")
+    return _tflite_files(context, float32_copy(model), "baseline")
 
 
 def prune_classifier(
     *, model: Any, cell: Mapping[str, str], **inputs: Any
 ) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
     """Magnitude pruning to the configured sparsity, fine-tuned, stripped, converted. Returns the
-    stripped float model too (PQAT and PCQAT start from it); ``NoModel`` where unsupported."""
+    stripped float model too (PQAT and PCQAT start from it); ``NoModel`` where none was made."""
     import tensorflow_model_optimization as tfmot
 
     from pediatric_emotion.modeling.compression import pruning_wrapped, strip
@@ -360,23 +391,34 @@ def prune_classifier(
         return _no_model(
             context,
             "pruned",
+            "unsupported",
             f"pruning.frequency {frequency} exceeds the {total} fine-tuning steps: the mask "
             "would never be updated",
         )
-    wrapped, reason = _attempt(
-        context,
-        "pruned",
-        lambda: pruning_wrapped(
-            context.quantizable_copy(model),
-            sparsity=float(pruning.get("sparsity", 0.5)),
-            end_step=end_step,
-            frequency=frequency,
-        ),
-    )
-    if reason:
-        return _no_model(context, "pruned", reason)
-    context.fine_tune(wrapped, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    pruned = strip(wrapped)
+    try:
+        wrapped = _attempt(
+            context,
+            "pruned",
+            "wrapping",
+            lambda: pruning_wrapped(
+                context.quantizable_copy(model),
+                sparsity=float(pruning.get("sparsity", 0.5)),
+                end_step=end_step,
+                frequency=frequency,
+            ),
+            may_refuse=True,
+        )
+        _attempt(
+            context,
+            "pruned",
+            "fine-tuning",
+            lambda: context.fine_tune(
+                wrapped, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()]
+            ),
+        )
+        pruned = _attempt(context, "pruned", "stripping", lambda: strip(wrapped))
+    except _TechniqueStoppedError as stop:
+        return _no_model(context, "pruned", stop.status, stop.reason)
     files, rows = _tflite_files(context, pruned, "pruned")
     return pruned, files, rows
 
@@ -385,20 +427,23 @@ def cluster_classifier(
     *, model: Any, cell: Mapping[str, str], **inputs: Any
 ) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
     """Weight clustering (the configured number of clusters per kernel), fine-tuned, stripped,
-    converted. Returns the stripped float model too (CQAT starts from it); ``NoModel`` where
-    unsupported."""
+    converted. Returns the stripped float model too (CQAT starts from it); ``NoModel`` where none
+    was made."""
     from pediatric_emotion.modeling.compression import strip
 
     context = _cell(cell, **inputs)
-    wrapped, reason = _attempt(
-        context,
-        "clustered",
-        lambda: _clustering(context, context.quantizable_copy(model), preserve_sparsity=False),
-    )
-    if reason:
-        return _no_model(context, "clustered", reason)
-    context.fine_tune(wrapped)
-    clustered = strip(wrapped)
+    try:
+        wrapped = _attempt(
+            context,
+            "clustered",
+            "wrapping",
+            lambda: _clustering(context, context.quantizable_copy(model), preserve_sparsity=False),
+            may_refuse=True,
+        )
+        _attempt(context, "clustered", "fine-tuning", lambda: context.fine_tune(wrapped))
+        clustered = _attempt(context, "clustered", "stripping", lambda: strip(wrapped))
+    except _TechniqueStoppedError as stop:
+        return _no_model(context, "clustered", stop.status, stop.reason)
     files, rows = _tflite_files(context, clustered, "clustered")
     return clustered, files, rows
 
@@ -417,29 +462,43 @@ def train_quantization_aware(
     context = _cell(cell, **inputs)
     if model is None:  # no start model on file (NoModel was saved): its own row says why
         source = {"pqat": "pruned", "cqat": "clustered", "pcqat": "pruned"}[technique]
-        return _unsupported(
-            context, technique, f"no {source} model to start from (see the {source} row)"
+        return _not_made(
+            context, technique, "skipped", f"no {source} model to start from (see the {source} row)"
         )
-    start = context.quantizable_copy(model) if technique == "qat" else uncompiled_copy(model)
-    if technique == "pcqat":
-        wrapped, reason = _attempt(
-            context, technique, lambda: _clustering(context, start, preserve_sparsity=True)
+    try:
+        start = _attempt(
+            context,
+            technique,
+            "copying",
+            lambda: (
+                context.quantizable_copy(model) if technique == "qat" else uncompiled_copy(model)
+            ),
         )
-        if reason:
-            return _unsupported(context, technique, reason)
-        context.fine_tune(wrapped)
-        start = strip(wrapped)
-    calibration = context.representative_images()
-    quantized, reason = _attempt(
-        context,
-        technique,
-        lambda: quantization_aware(
-            start, preserve=PRESERVE[technique], calibration_images=calibration
-        ),
-    )
-    if reason:
-        return _unsupported(context, technique, reason)
-    context.fine_tune(quantized)
+        if technique == "pcqat":
+            wrapped = _attempt(
+                context,
+                technique,
+                "clustering",
+                lambda: _clustering(context, start, preserve_sparsity=True),
+                may_refuse=True,
+            )
+            _attempt(
+                context, technique, "fine-tuning the clusters", lambda: context.fine_tune(wrapped)
+            )
+            start = _attempt(context, technique, "stripping", lambda: strip(wrapped))
+        calibration = context.representative_images()
+        quantized = _attempt(
+            context,
+            technique,
+            "wrapping",
+            lambda: quantization_aware(
+                start, preserve=PRESERVE[technique], calibration_images=calibration
+            ),
+            may_refuse=True,
+        )
+        _attempt(context, technique, "fine-tuning", lambda: context.fine_tune(quantized))
+    except _TechniqueStoppedError as stop:
+        return _not_made(context, technique, stop.status, stop.reason)
     return _tflite_files(context, quantized, technique, quantization_aware=True)
 
 
@@ -480,4 +539,15 @@ def summarize_optimization(**reports: list[dict[str, Any]] | None) -> pd.DataFra
             table[base].to_numpy(dtype="float64") / reference_values
         ).round(3)
     table["status"] = table["status"].fillna("ok")
+    failed = table[table["status"] == "failed"]
+    if len(failed):
+        logger.error(
+            "optimization_summary: %d file(s) failed (a defect, not a limit; the log above holds "
+            "each traceback): %s",
+            len(failed),
+            ", ".join(
+                f"{r.architecture}.{r.variant} {r.technique} {r.quantization}"
+                for r in failed.itertuples()
+            ),
+        )
     return table

@@ -124,13 +124,15 @@ def render_report(
     recommendation: Mapping[str, Any],
     plots: Mapping[str, str],
     leaderboard: pd.DataFrame,
+    not_made: str,
     confusion: tuple[str, str, pd.DataFrame] | None,
     gaps_shown: tuple[str, pd.DataFrame],
     gaps_all: pd.DataFrame,
     published: pd.DataFrame,
     footer: str,
 ) -> str:
-    """The page (``plots``: caption -> <img>; ``confusion``: heading, <img>, counts table)."""
+    """The page (``plots``: caption -> <img>; ``not_made``: :func:`not_made_html` of the whole
+    leaderboard; ``confusion``: heading, <img>, counts table)."""
     escape = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -165,6 +167,7 @@ def render_report(
     for caption, image in plots.items():
         parts.append(f"<figure>{image}<figcaption>{escape(caption)}</figcaption></figure>")
     parts += ["<h2>Leaderboard</h2>", table_html(leaderboard)]
+    parts += ["<h2>Files not made</h2>", not_made]
     parts.append("<h2>Confusion matrix</h2>")
     if confusion is None:
         parts.append("<p>No confusion matrix: no file to show, or no rows for it.</p>")
@@ -186,6 +189,33 @@ def render_report(
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+NOT_MADE_MEANING = {
+    "failed": "an exception in wrapping, fine-tuning or conversion: a defect to fix (the log "
+    "holds the traceback)",
+    "unsupported": "the technique cannot apply to this model or these settings",
+    "skipped": "the model this technique starts from was not made",
+    "not_run": "not run yet",
+}
+
+
+def not_made_html(leaderboard: pd.DataFrame) -> str:
+    """The leaderboard's rows without a file or model (``status`` other than ``ok``), failures
+    first, with their reasons and what each status means."""
+    rows = leaderboard[leaderboard["status"].fillna("ok") != "ok"]
+    if rows.empty:
+        return "<p>Every configured file was made.</p>"
+    order = {status: rank for rank, status in enumerate(NOT_MADE_MEANING)}
+    rows = rows.sort_values("status", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+    counts = rows["status"].value_counts()
+    meaning = "; ".join(
+        f"<b>{html.escape(status)}</b> ({counts[status]}): {html.escape(text)}"
+        for status, text in NOT_MADE_MEANING.items()
+        if status in counts
+    )
+    table = rows.reindex(columns=[*KEYS, "status", "reason"])
+    return f"<p>{meaning}</p>" + table_html(table)
 
 
 def shown_leaderboard(leaderboard: pd.DataFrame, split: str) -> pd.DataFrame:
