@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 
 # isort: split
 import pediatric_emotion  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
@@ -382,6 +384,46 @@ def test_resolve_missing_imagenet_file_warns_and_falls_back(
     assert architecture["imagenet_cache_glob"] in message
     assert str(keras_cache_dir()) in message
     assert "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5" in message
+
+
+def test_resolve_downloads_the_missing_imagenet_file_unless_offline(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    architecture = ARCHITECTURES["nasnet_mobile"]
+    calls = []
+
+    def fake_get_file(*, fname, origin, cache_subdir, cache_dir):
+        calls.append(origin)
+        path = Path(cache_dir) / cache_subdir / fname
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+        return str(path)
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    assert resolve_weights(architecture, "imagenet", offline=True) is None  # the default
+    assert calls == []
+    path = resolve_weights(architecture, "imagenet", offline=False)
+    assert calls == [
+        "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile-no-top.h5"
+    ]
+    assert path == str(keras_cache_dir() / "NASNet-mobile-no-top.h5")
+    assert resolve_weights(architecture, "imagenet", offline=False) == path  # cached now
+    assert len(calls) == 1
+
+
+def test_a_failed_download_falls_back_to_scratch_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_network(**kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    with caplog.at_level(logging.WARNING, logger="pediatric_emotion.modeling.architectures"):
+        assert resolve_weights(ARCHITECTURES["efficientnet_b0"], "imagenet", offline=False) is None
+    assert "could not download ImageNet weights for EfficientNetB0" in caplog.text
+    assert "URLError" in caplog.text and "training.offline: true" in caplog.text
+    assert "FROM SCRATCH" in caplog.text
+    assert socket.getdefaulttimeout() is None  # restored
 
 
 def test_resolve_imagenet_cache_hit(arch: dict[str, Any]) -> None:

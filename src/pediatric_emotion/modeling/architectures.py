@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,40 @@ def application_factory(
     return builder, {**member, **kwargs}, changed
 
 
+DOWNLOAD_TIMEOUT_S = 120
+
+
+def _download_imagenet_file(application: str, folder: Path, label: str) -> Path | None:
+    """Keras's no-top ImageNet file of ``application`` downloaded into the Keras cache
+    (``folder``), as ``weights="imagenet"`` would; ``None`` with a warning when it cannot be (no
+    network, a proxy, a timeout of :data:`DOWNLOAD_TIMEOUT_S` without data)."""
+    url = _KERAS_NO_TOP_URLS[application]
+    logger.info("%sdownloading ImageNet weights for %s: %s -> %s", label, application, url, folder)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib under get_file has none of its own
+    try:
+        path = keras.utils.get_file(
+            fname=url.rsplit("/", 1)[-1],
+            origin=url,
+            cache_subdir=folder.name,
+            cache_dir=str(folder.parent),
+        )
+    except Exception as err:  # URLError, HTTPError, a timeout, a refused write: not fatal
+        logger.warning(
+            "%scould not download ImageNet weights for %s from %s (%s: %s); set "
+            "training.offline: true to skip the attempt",
+            label,
+            application,
+            url,
+            type(err).__name__,
+            err,
+        )
+        return None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return Path(path)
+
+
 def _pick_cache_file(matches: list[Path], image_size: int | None) -> Path:
     """Among several cache files matching the glob, prefer the one for ``image_size`` (as Keras
     does for MobileNetV2's per-resolution files), then the 224 px one, then the first by name."""
@@ -171,14 +206,18 @@ def resolve_weights(
     *,
     source: str = "",
     image_size: int | None = None,
+    offline: bool = True,
 ) -> str | None:
     """Turn the ``weights`` setting into a local file path, or ``None`` (train from scratch).
 
     ``None`` -> ``None``. ``"imagenet"`` -> the file in the Keras cache (:func:`keras_cache_dir`)
-    matching the architecture's ``imagenet_cache_glob``, or ``None`` with a warning naming the file
-    to place there (never downloads). Any other string -> that path, which must exist.
-    ``source`` labels log messages (e.g. the training cell ``mobilenet_v2.public``);
-    ``image_size`` picks among several matching cache files.
+    matching the architecture's ``imagenet_cache_glob``; when there is none, unless ``offline``,
+    Keras downloads its no-top ImageNet file into that cache (``keras.utils.get_file``, with a
+    timeout); when there is still none, ``None`` with a warning naming the file to place there.
+    Any other string -> that path, which must exist. ``source`` labels log messages (e.g. the
+    training cell ``mobilenet_v2.public``); ``image_size`` picks among several matching cache
+    files. ``offline`` is the default here, so only a caller that says so (training, from
+    ``training.offline``) may download.
     """
     if weights is None:
         return None
@@ -190,11 +229,14 @@ def resolve_weights(
             raise ValueError(f"{label}architecture {application} has no imagenet_cache_glob")
         folder = keras_cache_dir()
         matches = sorted(path for path in folder.glob(pattern) if path.is_file())
+        if not matches and not offline:
+            downloaded = _download_imagenet_file(application, folder, label)
+            matches = [downloaded] if downloaded is not None else []
         if not matches:
             logger.warning(
                 "%sImageNet weights for %s not found: no file matching %r in %s. Training starts "
                 "FROM SCRATCH. To fine-tune from ImageNet, place the Keras no-top ImageNet weights "
-                "file (%s) in %s under a name matching %r; nothing is downloaded.",
+                "file (%s) in %s under a name matching %r%s.",
                 label,
                 application,
                 pattern,
@@ -202,6 +244,9 @@ def resolve_weights(
                 _KERAS_NO_TOP_URLS[application],
                 folder,
                 pattern,
+                "; nothing is downloaded (training.offline: true)"
+                if offline
+                else ", or run where it can be downloaded",
             )
             return None
         chosen = _pick_cache_file(matches, image_size)

@@ -232,7 +232,11 @@ def fit_classifier(
         steps = min(steps, int(settings["max_steps_per_epoch"]))
     train_data = train_data.repeat()  # each epoch is `steps` batches of one reshuffled stream
     weights_file = resolve_weights(
-        architecture, settings.get("weights"), source=cell, image_size=image_size
+        architecture,
+        settings.get("weights"),
+        source=cell,
+        image_size=image_size,
+        offline=bool(settings.get("offline", False)),
     )
     early = settings.get("early_stopping") or {}
     monitor = ValidationMonitor(
