@@ -47,8 +47,13 @@ def _outputs(data: Path) -> set[str]:
     }
 
 
+PIPELINES = ["label_harmonization", "training"]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, demo_raw) -> dict[str, Path]:
+def sequential_run(tmp_path_factory, demo_raw) -> tuple[Path, Path]:
+    """The project copy, and the data of its sequential run (kept aside; the copy's data folders
+    emptied for the Dask run). Two fixtures, so that no test's setup holds both runs."""
     root = project_with_demo_data(tmp_path_factory.mktemp("dask_project"), demo_raw)
     base = yaml.safe_load((root / "conf/base/parameters_training.yml").read_text())
     grid = {
@@ -59,19 +64,28 @@ def runs(tmp_path_factory, demo_raw) -> dict[str, Path]:
         },
     }
     (root / "conf/local/parameters_training.yml").write_text(yaml.safe_dump(grid))
-    pipelines = ["label_harmonization", "training"]
-
-    run_pipelines(root, pipelines, TINY_TRAINING, runner=SequentialRunner())
+    run_pipelines(root, PIPELINES, TINY_TRAINING, runner=SequentialRunner())
     sequential = tmp_path_factory.mktemp("sequential") / "data"
     shutil.copytree(root / "data", sequential, ignore=shutil.ignore_patterns("01_raw"))
     for layer in (root / "data").iterdir():
         if layer.is_dir() and layer.name != "01_raw":
             shutil.rmtree(layer)
             layer.mkdir()
+    return root, sequential
 
+
+@pytest.fixture(scope="module")
+def runs(sequential_run) -> dict[str, Path]:
+    root, sequential = sequential_run
     in_chunks = {**TINY_TRAINING, "parallel_cropping": {"workers": 2, "chunk_size": 32}}
-    run_pipelines(root, pipelines, in_chunks, runner=DaskRunner(n_workers=2))
+    run_pipelines(root, PIPELINES, in_chunks, runner=DaskRunner(n_workers=2))
     return {"sequential": sequential, "dask": root / "data"}
+
+
+def test_the_sequential_run_trains_both_cells(sequential_run):
+    _, sequential = sequential_run
+    for cell in CELLS:
+        assert (sequential / f"06_models/{cell}.keras").is_file()
 
 
 def test_same_output_files(runs):

@@ -1,31 +1,38 @@
-"""A model trained under mixed precision (``mixed_float16``, what a GPU run gets) converts like a
-float32 one: the policy is forced here on CPU. The TFLite converter refuses the float16 ops of the
-mixed model itself (``'tf.Conv2D' op is neither a custom op nor a flex op``); the float32 copy
-that training saves, and that the baseline converts, computes the same function in float32."""
+"""A model trained under mixed precision (``mixed_float16``, what a GPU run gets), the policy forced
+here on CPU: its float32 copy, which training saves and the baseline converts, computes the same
+function in float32. (The TFLite converter refuses the float16 ops of the mixed model itself,
+``'tf.Conv2D' op is neither a custom op nor a flex op``: the conversion of a mixed MobileNetV3
+through the baseline node is tested in tests/pipelines/optimization/test_nodes.py.)"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras as keras
 
-from pediatric_emotion.modeling.architectures import build_classifier, float32_copy
-from pediatric_emotion.modeling.tflite_export import convert_to_tflite
+from pediatric_emotion.modeling.architectures import float32_copy
 
-ARCHITECTURE = {"application": "MobileNetV3Small", "application_kwargs": {"minimalistic": True}}
+
+def small_classifier() -> keras.Model:
+    """Conv, batch norm, depthwise conv, pooling and a softmax head kept in float32, as the
+    project's classifiers have them."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.DepthwiseConv2D(3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(7, kernel_initializer=keras.initializers.RandomNormal(stddev=20.0))(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs)
 
 
 @pytest.fixture(scope="module")
 def mixed_model() -> keras.Model:
-    """MobileNetV3-Small built and stepped once under the mixed_float16 policy."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = build_classifier(ARCHITECTURE, image_size=32, num_classes=7)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        images = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32) * 255
-        model.fit(images, np.arange(8) % 7, epochs=1, verbose=0)
+        model = small_classifier()
     finally:
         keras.mixed_precision.set_global_policy(previous)
     assert any(layer.compute_dtype == "float16" for layer in model.layers)
@@ -36,20 +43,14 @@ def test_the_float32_copy_computes_the_same_function_in_float32(mixed_model):
     copy = float32_copy(mixed_model)
     assert copy is not mixed_model
     assert {layer.compute_dtype for layer in copy.layers} == {"float32"}
-    images = np.random.default_rng(1).random((4, 32, 32, 3), dtype=np.float32) * 255
-    np.testing.assert_allclose(
-        copy.predict(images, verbose=0), mixed_model.predict(images, verbose=0), atol=2e-2
-    )
-    float32_model = build_classifier(ARCHITECTURE, image_size=32, num_classes=7)
-    assert float32_copy(float32_model) is float32_model  # nothing to do
+    images = np.random.default_rng(1).random((16, 16, 16, 3), dtype=np.float32) * 2 - 1
+    expected = mixed_model.predict(images, verbose=0)
+    assert expected.max(axis=1).min() > 0.3  # not a uniform guess that any model would match
+    got = copy.predict(images, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=1e-2)
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
-@pytest.mark.parametrize("quantization", ["float32", "int8"])
-def test_a_mixed_precision_model_converts_through_its_float32_copy(mixed_model, quantization):
-    images = np.random.default_rng(2).random((8, 32, 32, 3), dtype=np.float32) * 255
-    content = convert_to_tflite(
-        float32_copy(mixed_model), quantization, representative_images=images
-    )
-    interpreter = tf.lite.Interpreter(model_content=content)
-    interpreter.allocate_tensors()
-    assert interpreter.get_output_details()[0]["shape"].tolist() == [1, 7]
+def test_a_float32_model_is_its_own_float32_copy():
+    model = small_classifier()
+    assert float32_copy(model) is model
