@@ -98,6 +98,21 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def keras_cache_of_the_tests(tmp_path_factory) -> Iterator[Path]:
+    """KERAS_HOME in a temporary folder shared by the test session's processes: what the tests'
+    runs put in the Keras cache (the quick demo's MobileNetV2 converts torchvision's ImageNet
+    weights there) never lands in the user's ~/.keras, and nothing the user has there is used."""
+    folder = shared_temp_dir(tmp_path_factory) / "keras_home"
+    previous = os.environ.get("KERAS_HOME")
+    os.environ["KERAS_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("KERAS_HOME", None)
+    else:
+        os.environ["KERAS_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory) -> Path:
     """data/01_raw after `kedro run --pipelines=demo_data` at DEMO_SCALE, generated once per test

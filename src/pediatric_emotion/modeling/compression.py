@@ -36,6 +36,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.experimental imp
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 
 from pediatric_emotion.modeling import per_channel_clustering
+from pediatric_emotion.modeling.optimizers import adam
 from pediatric_emotion.modeling.quantizable import (
     CUSTOM_OBJECTS,
     calibrate_activation_ranges,
@@ -221,8 +222,10 @@ def fine_tune(
     class_weight: Mapping[int, float] | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     run_eagerly: bool = False,
+    optimizer: str = "legacy_adam",
 ) -> keras.Model:
-    """Train a wrapped model for a few epochs (Adam, sparse categorical cross-entropy on the
+    """Train a wrapped model for a few epochs (Adam in ``optimizer``'s implementation,
+    :mod:`pediatric_emotion.modeling.optimizers`; sparse categorical cross-entropy on the
     softmax output); returns it, still wrapped.
 
     ``run_eagerly``: run each step eagerly instead of tracing the training step into a graph
@@ -232,7 +235,7 @@ def fine_tune(
     if epochs <= 0 or steps_per_epoch <= 0:
         return model
     model.compile(
-        optimizer=keras.optimizers.Adam(float(learning_rate)),
+        optimizer=adam(float(learning_rate), implementation=optimizer),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         run_eagerly=bool(run_eagerly),

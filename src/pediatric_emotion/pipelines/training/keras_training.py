@@ -32,6 +32,7 @@ from pediatric_emotion.modeling.inputs import (
     make_dataset,
     steps_per_epoch,
 )
+from pediatric_emotion.modeling.optimizers import adam, current_learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class ValidationMonitor(keras.callbacks.Callback):
             "val_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
             "val_accuracy": float((probabilities.argmax(axis=1) == self.labels).mean()),
             "val_balanced_accuracy": score,
-            "learning_rate": float(keras.backend.get_value(self.model.optimizer.learning_rate)),
+            "learning_rate": current_learning_rate(self.model.optimizer),
         }
         self.rows.append(row)
         logger.info(
@@ -175,7 +176,8 @@ def _phases(settings: Mapping[str, Any], pretrained: bool) -> list[dict[str, Any
              "learning_rate": float(settings["learning_rate"]), "early_stopping": False},
             {"name": "fine_tune", "epochs": int(settings["fine_tune_epochs"]),
              "base_trainable": True, "learning_rate": float(settings["fine_tune_learning_rate"]),
-             "early_stopping": True},
+             "early_stopping": True,
+             "train_batch_norm": bool(settings.get("fine_tune_batch_norm", True))},
         ]  # fmt: skip
     return [
         {"name": "scratch", "epochs": int(settings["epochs"]), "base_trainable": True,
@@ -264,16 +266,21 @@ def fit_classifier(
         for phase in _phases(settings, pretrained=weights_file is not None):
             if phase["epochs"] <= 0:
                 continue
-            set_base_trainable(model, phase["base_trainable"])
+            set_base_trainable(
+                model,
+                phase["base_trainable"],
+                train_batchnorm=phase.get("train_batch_norm", True),
+            )
             with strategy.scope():
                 model.compile(
-                    optimizer=keras.optimizers.Adam(
+                    optimizer=adam(
                         learning_rate_schedule(
                             phase["learning_rate"],
                             settings.get("learning_rate_schedule"),
                             steps_per_epoch=steps,
                             epochs=phase["epochs"],
-                        )
+                        ),
+                        implementation=str(settings.get("optimizer", "legacy_adam")),
                     ),
                     loss=keras.losses.SparseCategoricalCrossentropy(),
                     metrics=["accuracy"],
