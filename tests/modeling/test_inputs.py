@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +292,32 @@ def test_no_cache_gives_the_same_pixels(crops):
     paths, images = crops
     assert np.array_equal(eval_arrays(paths, cache="none"), images.astype(np.float32))
     assert np.array_equal(eval_arrays(paths, cache=None), images.astype(np.float32))
+
+
+def test_a_file_cache_is_written_once_when_two_cells_read_it_at_once(crops, tmp_path):
+    """Two architectures trained on one data copy (two Dask workers) share its file cache: the
+    first writes it whole under a lock, the other waits and reads it; neither fails."""
+    paths, images = crops
+    folder = tmp_path / "shared_cache"
+    results: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def read() -> None:
+        try:
+            start.wait()
+            results.append(eval_arrays(paths, cache=str(folder)))
+        except BaseException as error:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(error)
+
+    workers = [threading.Thread(target=read) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    assert len(results) == 2
+    for result in results:
+        assert np.array_equal(result, images.astype(np.float32))
+    assert len(list(folder.glob("*.index"))) == 1
+    assert not list(folder.glob("*.lockfile"))

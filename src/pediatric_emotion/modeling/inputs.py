@@ -246,7 +246,27 @@ def _cached_images(
         return dataset.cache()
     folder = Path(cache)
     folder.mkdir(parents=True, exist_ok=True)
-    return dataset.cache(str(folder / cache_name))
+    return _file_cached(dataset, folder / cache_name)
+
+
+def _file_cached(dataset: tf.data.Dataset, prefix: Path) -> tf.data.Dataset:
+    """``dataset.cache(prefix)``, written whole before anyone reads it. The architectures trained
+    on one data copy share its cache; run side by side (two Dask workers, two jobs on shared
+    storage) both would write it at once and TensorFlow stops the second (``AlreadyExistsError``:
+    a concurrent caching iterator). So the first process to get the lock writes the whole cache in
+    one pass, the others wait and then only read. A TensorFlow lock file left by a writer that was
+    killed is removed under that lock (no one else can be writing then)."""
+    from filelock import FileLock
+
+    index = prefix.with_name(f"{prefix.name}.index")
+    if not index.exists():
+        with FileLock(str(prefix.with_name(f"{prefix.name}.lock"))):
+            if not index.exists():
+                for stale in prefix.parent.glob(f"{prefix.name}*.lockfile"):
+                    stale.unlink()
+                for _ in dataset.cache(str(prefix)):
+                    pass
+    return dataset.cache(str(prefix))
 
 
 def make_dataset(
