@@ -265,13 +265,11 @@ def resolve_weights(
         logger.info("%sImageNet weights for %s: %s", label, application, chosen)
         return str(chosen)
     if weights.strip().lower() == "torchvision":
-        if (
-            application != "MobileNetV2"
-            or float((architecture.get("application_kwargs") or {}).get("alpha", 1.0)) != 1.0
-        ):
+        kwargs = dict(architecture.get("application_kwargs") or {})
+        if application != "MobileNetV2" or float(kwargs.get("alpha", 1.0)) != 1.0:
             raise ValueError(
                 f"{label}weights: torchvision is torchvision's ImageNet MobileNetV2 (alpha 1.0); "
-                f"{application} {dict(architecture.get('application_kwargs') or {})} cannot use it"
+                f"{application} {kwargs} cannot use it"
             )
         from pediatric_emotion.modeling.torchvision_weights import keras_no_top_file
 

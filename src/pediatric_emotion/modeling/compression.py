@@ -36,7 +36,7 @@ from tensorflow_model_optimization.python.core.clustering.keras.experimental imp
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 
 from pediatric_emotion.modeling import per_channel_clustering
-from pediatric_emotion.modeling.optimizers import adam
+from pediatric_emotion.modeling.optimizers import DEFAULT_OPTIMIZER, adam
 from pediatric_emotion.modeling.quantizable import (
     CUSTOM_OBJECTS,
     calibrate_activation_ranges,
@@ -222,7 +222,7 @@ def fine_tune(
     class_weight: Mapping[int, float] | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     run_eagerly: bool = False,
-    optimizer: str = "legacy_adam",
+    optimizer: str = DEFAULT_OPTIMIZER,
 ) -> keras.Model:
     """Train a wrapped model for a few epochs (Adam in ``optimizer``'s implementation,
     :mod:`pediatric_emotion.modeling.optimizers`; sparse categorical cross-entropy on the

@@ -22,9 +22,12 @@ from typing import Any
 import tf_keras as keras
 
 OPTIMIZERS = ("legacy_adam", "adam")
+DEFAULT_OPTIMIZER = OPTIMIZERS[0]  # when the settings name none
 
 
-def adam(learning_rate: Any, *, implementation: str = "legacy_adam") -> keras.optimizers.Optimizer:
+def adam(
+    learning_rate: Any, *, implementation: str = DEFAULT_OPTIMIZER
+) -> keras.optimizers.Optimizer:
     """Adam at ``learning_rate`` (a float or a ``LearningRateSchedule``) in ``implementation``."""
     if implementation == "legacy_adam":
         return keras.optimizers.legacy.Adam(learning_rate)

@@ -33,6 +33,7 @@ import argparse
 import collections
 import io
 import logging
+import os
 import pickle
 import struct
 import sys
@@ -278,8 +279,6 @@ def keras_no_top_file(folder: Path) -> Path:
 
 
 def _save_weights_atomically(model: Any, target: Path) -> None:
-    import os
-
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.h5")  # .h5: HDF5 weights
     try:

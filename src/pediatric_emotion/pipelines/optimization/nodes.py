@@ -139,6 +139,7 @@ class _Cell:
     def fine_tune(self, model: Any, callbacks: list | None = None) -> Any:
         """A few epochs of training at the fine-tuning learning rate."""
         from pediatric_emotion.modeling.compression import fine_tune
+        from pediatric_emotion.modeling.optimizers import DEFAULT_OPTIMIZER
 
         fine_tuning = self.optimization.get("fine_tuning") or {}
         data, steps, weights = self.train_data()
@@ -151,7 +152,7 @@ class _Cell:
             class_weight=weights,
             callbacks=callbacks,
             run_eagerly=bool(fine_tuning.get("run_eagerly", False)),
-            optimizer=str(self.settings.get("optimizer", "legacy_adam")),
+            optimizer=str(self.settings.get("optimizer", DEFAULT_OPTIMIZER)),
         )
 
     def quantizable_copy(self, model: Any) -> Any:

@@ -32,7 +32,7 @@ from pediatric_emotion.modeling.inputs import (
     make_dataset,
     steps_per_epoch,
 )
-from pediatric_emotion.modeling.optimizers import adam, current_learning_rate
+from pediatric_emotion.modeling.optimizers import DEFAULT_OPTIMIZER, adam, current_learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def fit_classifier(
                             steps_per_epoch=steps,
                             epochs=phase["epochs"],
                         ),
-                        implementation=str(settings.get("optimizer", "legacy_adam")),
+                        implementation=str(settings.get("optimizer", DEFAULT_OPTIMIZER)),
                     ),
                     loss=keras.losses.SparseCategoricalCrossentropy(),
                     metrics=["accuracy"],
