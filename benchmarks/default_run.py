@@ -2,7 +2,8 @@
 
 Reads a run timing table (``data/08_reporting/run_timing.csv``, written by every ``kedro run``)
 and prints, per pipeline of the project's registry, its nodes' summed seconds and its wall span
-(first node start to last node end); then the node seconds grouped by technique and by
+(first node start to last node end) and the CPU seconds of the processes that ran them (below
+the node seconds: nodes waited for a core); then the node seconds grouped by technique and by
 architecture. With ``--run`` it first runs the README's main command (``make run``: install if
 needed, the demo data when absent, the default pipelines) and prints its wall time, the peak
 resident memory of its largest process (``getrusage`` of the children, as ``/usr/bin/time -v``
@@ -62,6 +63,8 @@ def technique_of(node: str, techniques: list[str]) -> str:
 def summarize(timing: pd.DataFrame, owners: dict[str, str], techniques: list[str]) -> str:
     """The three tables as text."""
     table = timing.copy()
+    if "cpu_seconds" not in table:  # a table written before the column existed
+        table["cpu_seconds"] = float("nan")
     table["pipeline"] = table["node"].map(owners).fillna("?")
     table["technique"] = [technique_of(node, techniques) for node in table["node"]]
     table["architecture"] = table["namespace"].fillna("").str.split(".").str[0].replace("", "-")
@@ -71,6 +74,7 @@ def summarize(timing: pd.DataFrame, owners: dict[str, str], techniques: list[str
     per_pipeline = table.groupby("pipeline", sort=False).agg(
         nodes=("node", "size"),
         node_seconds=("seconds", "sum"),
+        cpu_seconds=("cpu_seconds", "sum"),
         first_start=("started", "min"),
         last_end=("ended", "max"),
     )
@@ -79,19 +83,29 @@ def summarize(timing: pd.DataFrame, owners: dict[str, str], techniques: list[str
     ).dt.total_seconds()
     per_pipeline = per_pipeline.sort_values("first_start")
     span = (table["ended"].max() - table["started"].min()).total_seconds()
+    cpu_share = (
+        "no CPU seconds in this table"
+        if table["cpu_seconds"].isna().all()
+        else f"{table['cpu_seconds'].sum() / max(table['seconds'].sum(), 1e-9):.2f}"
+    )
     lines = [
         f"{len(table)} nodes, {table['seconds'].sum():.0f} s in nodes, {span:.0f} s from the "
         f"first node's start to the last node's end; statuses: "
         + ", ".join(f"{k} {v}" for k, v in table["status"].value_counts().items()),
+        f"CPU seconds / node seconds: {cpu_share} (below 1: nodes waited for a core)",
         "",
         "per pipeline (wall: first node start to last node end)",
-        per_pipeline[["nodes", "node_seconds", "wall_seconds"]].round(1).to_string(),
+        per_pipeline[["nodes", "node_seconds", "cpu_seconds", "wall_seconds"]].round(1).to_string(),
     ]
     for column in ("technique", "architecture"):
         grouped = (
-            table.groupby(column)["seconds"]
-            .agg(["size", "sum", "max"])
-            .rename(columns={"size": "nodes", "sum": "node_seconds", "max": "slowest_node"})
+            table.groupby(column)
+            .agg(
+                nodes=("seconds", "size"),
+                node_seconds=("seconds", "sum"),
+                cpu_seconds=("cpu_seconds", "sum"),
+                slowest_node=("seconds", "max"),
+            )
             .sort_values("node_seconds", ascending=False)
         )
         lines += ["", f"node seconds per {column}", grouped.round(1).to_string()]

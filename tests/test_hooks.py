@@ -29,6 +29,14 @@ def add_one(x: int) -> int:
     return x + 1
 
 
+def spin_and_add_one(x: int) -> int:
+    """Keep one core busy for 0.3 s."""
+    until = time.process_time() + 0.3
+    while time.process_time() < until:
+        pass
+    return x + 1
+
+
 def fail(x: int) -> int:
     raise ValueError(f"bad input {x}")
 
@@ -96,6 +104,7 @@ def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
     assert table["status"].tolist() == ["completed"] * 3
     assert 0.2 <= table.loc[0, "seconds"] < 5
     assert (table.loc[1:, "seconds"] < table.loc[0, "seconds"]).all()
+    assert table.loc[0, "cpu_seconds"] < 0.1  # asleep: no core used
     started = pd.to_datetime(table["started_at"])
     assert started.is_monotonic_increasing and started.dt.tz is not None
     messages = [record.getMessage() for record in caplog.records]
@@ -104,6 +113,14 @@ def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
         message.startswith("Node mobilenet_v2.demo.nap completed in 0.2") for message in messages
     )
     assert any(message.startswith("Run timing: 3 of 3 nodes timed") for message in messages)
+
+
+def test_cpu_seconds_tell_a_busy_node_from_a_waiting_one(tmp_path):
+    run(pipeline(second=spin_and_add_one), catalog(tmp_path), NodeTimingHook())
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv").set_index("node")
+    assert table.loc["mobilenet_v2.demo.nap", "cpu_seconds"] < 0.1
+    assert table.loc["second", "cpu_seconds"] >= 0.3
+    assert table.loc["second", "cpu_seconds"] <= table.loc["second", "seconds"] + 0.05
 
 
 def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
@@ -117,6 +134,7 @@ def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
         ["third", "not_run", ""],
     ]
     assert table.loc[2, "seconds"] == "" and table.loc[2, "started_at"] == ""
+    assert table.loc[2, "cpu_seconds"] == "" and table.loc[1, "cpu_seconds"] != ""
 
 
 def test_a_node_whose_output_cannot_be_saved_is_marked_failed(tmp_path):
