@@ -138,7 +138,7 @@ def test_tensorflow_threads_of_local_workers(monkeypatch):
     settings = DaskRunner().settings(DataCatalog())
     settings["local_cluster"]["n_workers"] = 3
     arguments = local_cluster_arguments(settings)
-    assert arguments["env"] == {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2"}
+    assert arguments["env"] == {"TF_NUM_INTRAOP_THREADS": "2"}  # inter-op: TensorFlow's default
     assert arguments["n_workers"] == 3 and "env" not in settings["local_cluster"]
     settings["tensorflow_threads"] = 4
     settings["local_cluster"]["env"] = {"TF_NUM_INTEROP_THREADS": "1", "OTHER": "x"}
