@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
@@ -21,6 +22,7 @@ from pediatric_emotion.hooks import NodeTimingHook
 from pediatric_emotion.runners import DaskRunner, dask_runner
 from pediatric_emotion.runners.dask_runner import (
     MALLOC_TRIM_SETTING,
+    PROFILER_SETTING,
     PickleFileDataset,
     crossing_datasets,
     downstream_counts,
@@ -155,14 +157,16 @@ def test_tensorflow_threads_of_local_workers(monkeypatch):
             local_cluster_arguments(settings)
 
 
-def test_local_workers_keep_glibcs_sliding_mmap_threshold(tmp_path):
+def test_local_workers_keep_glibcs_mmap_threshold_and_run_no_profiler(tmp_path):
     """Dask's default MALLOC_TRIM_THRESHOLD_ (65536) made TensorFlow's training 2x slower in the
-    workers; the local cluster's worker processes start without it unless a value is set."""
+    workers, and its statistical profiler deadlocked a worker (sys._current_frames on Python
+    3.11): the local cluster's worker processes start without either."""
     settings = DaskRunner().settings(DataCatalog())
-    assert local_worker_config(settings) == {MALLOC_TRIM_SETTING: None}
-    assert local_worker_config({**settings, "malloc_trim_threshold": 65536}) == {
-        MALLOC_TRIM_SETTING: 65536
-    }
+    assert local_worker_config(settings) == {MALLOC_TRIM_SETTING: None, PROFILER_SETTING: False}
+    assert (
+        local_worker_config({**settings, "malloc_trim_threshold": 65536})[MALLOC_TRIM_SETTING]
+        == 65536
+    )
     for wrong in (-1, "much", True):
         with pytest.raises(ValueError, match="dask.malloc_trim_threshold"):
             local_worker_config({**settings, "malloc_trim_threshold": wrong})
@@ -171,11 +175,13 @@ def test_local_workers_keep_glibcs_sliding_mmap_threshold(tmp_path):
     client, to_close = DaskRunner()._connect(settings)
     try:
         environments = client.run(lambda: dict(os.environ))
+        profilers = client.run(lambda: dask.config.get(PROFILER_SETTING))
     finally:
         for closable in to_close:
             closable.close()
     (environment,) = environments.values()
     assert "MALLOC_TRIM_THRESHOLD_" not in environment
+    assert list(profilers.values()) == [False]
     assert environment["TF_NUM_INTRAOP_THREADS"] == str(max(1, os.cpu_count() or 1))
 
 

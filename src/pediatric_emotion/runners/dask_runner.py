@@ -210,18 +210,32 @@ def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
 MALLOC_TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 """Where Dask keeps the ``MALLOC_TRIM_THRESHOLD_`` its nannies put in each worker's environment."""
 
+PROFILER_SETTING = "distributed.worker.profile.enabled"
+"""Dask's statistical profiler of each worker (``sys._current_frames()`` every 10 ms)."""
+
 
 def local_worker_config(settings: dict[str, Any]) -> dict[str, Any]:
-    """Dask settings in force while the local cluster starts its workers. Dask's default sets
-    glibc's ``MALLOC_TRIM_THRESHOLD_`` to 65536 in every worker; any explicit value turns off
-    glibc's sliding mmap threshold, so each tensor above 128 KiB is mapped, faulted in and
-    unmapped again: TensorFlow's training steps ran 2x slower in those workers. ``null``
-    (``dask.malloc_trim_threshold``) leaves glibc's own behaviour; ``ReleaseMemoryHook`` hands
-    freed pages back after each node instead."""
+    """Dask settings in force while the local cluster starts its workers (the nannies hand
+    Dask's configuration to the worker processes).
+
+    - ``MALLOC_TRIM_THRESHOLD_``: Dask's default sets glibc's to 65536 in every worker; any
+      explicit value turns off glibc's sliding mmap threshold, so each tensor above 128 KiB is
+      mapped, faulted in and unmapped again: TensorFlow's training steps ran 2x slower in those
+      workers. ``null`` (``dask.malloc_trim_threshold``) leaves glibc's own behaviour;
+      ``ReleaseMemoryHook`` hands freed pages back after each node instead.
+    - The statistical profiler is off: on Python 3.11 ``sys._current_frames()`` holds the
+      interpreter's thread-list lock while it allocates, and a garbage collection there that
+      frees a thread-local (TensorFlow's graphs hold them) takes the same lock again. A worker
+      hung for good in NASNetMobile's PCQAT node that way (its event loop in the profiler, the
+      node's thread waiting for the interpreter lock).
+    """
     threshold = settings.get("malloc_trim_threshold")
     if threshold is not None and (isinstance(threshold, bool) or not str(threshold).isdigit()):
         raise ValueError(f"dask.malloc_trim_threshold: {threshold!r} (bytes >= 0 or null)")
-    return {MALLOC_TRIM_SETTING: None if threshold is None else int(threshold)}
+    return {
+        MALLOC_TRIM_SETTING: None if threshold is None else int(threshold),
+        PROFILER_SETTING: False,
+    }
 
 
 _frozen = {"modules": 0}  # modules imported when this worker last froze its objects
