@@ -12,7 +12,7 @@ PYTEST_PARALLEL ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test test-fast lint demo-data viz clean-data
+.PHONY: install run test test-fast rehearsal lint demo-data viz clean-data
 
 # The installer: uv (installed into .venv by pip) installs the same packages from PyPI as pip, in
 # 40 s instead of 130 s on 2 cores with its cache warm, bytecode compiled in parallel.
@@ -53,10 +53,13 @@ run: demo-data  ## the main job: the default pipelines on the demo data (the qui
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not rehearsal" --durations=25
 
 test-fast: $(STAMP)  ## the tests without the slow end-to-end runs
-	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not rehearsal"
+
+rehearsal: $(STAMP)  ## the paper environment on the demo data at 224 px (~11 min; not in `make test`)
+	$(BIN)/pytest tests/test_rehearsal_paper.py --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

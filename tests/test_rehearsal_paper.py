@@ -10,7 +10,10 @@ The run is split into one Kedro run per test (harmonization, one training cell, 
 techniques of one cell, then evaluation, profiling and reporting), each under the suite's 120 s
 per test, in the order a full `kedro run` takes them; each skips what the tests before it saved
 (``only_missing_outputs``), so any one of them run alone runs the path up to it. `make
-rehearsal` runs this file alone.
+rehearsal` runs this file alone: 10 min 38 s on this project's 2 cores, its largest test (the
+last CQAT + PCQAT group, or evaluation to reporting) near 100 s alone. That does not fit beside
+the rest of `make test` inside the CI budget, so `make test` deselects the ``rehearsal`` marker
+for now.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from PIL import Image
 
 from tests.conftest import PROJECT_ROOT, project_with_demo_data, run_pipelines
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rehearsal]
 
 CELLS = ("mobilenet_v2.public_guesswhat", "mobilenet_v3_small.public_guesswhat")
 TECHNIQUE_GROUPS = (("baseline", "pruned", "clustered"), ("qat", "pqat"), ("cqat", "pcqat"))
@@ -116,7 +119,7 @@ def run_up_to(root: Path, nodes: list[str] | None = None) -> None:
 
 
 def test_harmonization_writes_224_px_jpeg_crops(paper_project):
-    run_up_to(paper_project, ["crop_faces_node"])
+    run_up_to(paper_project, ["select_crops_node"])
     crops = sorted((paper_project / "data").rglob("*.jpg"))
     crops = [crop for crop in crops if "01_raw" not in crop.parts]
     assert crops
@@ -161,10 +164,8 @@ def test_every_file_is_evaluated_profiled_and_reported(paper_project):
         for technique, files in FILES.items()
         for quantization in files
     )
-    assert (
-        sorted(zip(summary["arch"], summary["technique"], summary["quantization"], strict=True))
-        == expected
-    )
+    made = zip(summary["architecture"], summary["technique"], summary["quantization"], strict=True)
+    assert sorted(made) == expected
     board = pd.read_csv(reports / "leaderboard.csv")
     files = board[board["tflite_path"].notna()]
     assert len(files) == len(expected)
