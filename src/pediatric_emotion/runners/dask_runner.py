@@ -182,6 +182,13 @@ TENSORFLOW_THREAD_VARIABLE = "TF_NUM_INTRAOP_THREADS"
 """The environment variable that sizes TensorFlow's intra-op thread pool (its kernels' threads)."""
 
 
+def _whole_number(value: Any, setting: str, minimum: int, allowed: str) -> int:
+    """``value`` as an int of at least ``minimum``, or a ValueError naming ``dask.<setting>``."""
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < minimum:
+        raise ValueError(f"dask.{setting}: {value!r} ({allowed})")
+    return int(value)
+
+
 def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
     """``distributed.LocalCluster`` arguments: ``local_cluster`` with each worker's TensorFlow
     intra-op thread pool sized by ``tensorflow_threads`` (``auto``: this machine's cores shared
@@ -198,10 +205,10 @@ def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
     if str(threads).lower() == "auto":
         workers = max(1, int(arguments.get("n_workers") or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
-    elif isinstance(threads, bool) or not str(threads).isdigit() or int(threads) < 1:
-        raise ValueError(f"dask.tensorflow_threads: {threads!r} (auto, a number >= 1 or null)")
+    else:
+        threads = _whole_number(threads, "tensorflow_threads", 1, "auto, a number >= 1 or null")
     arguments["env"] = {
-        TENSORFLOW_THREAD_VARIABLE: str(int(threads)),
+        TENSORFLOW_THREAD_VARIABLE: str(threads),
         **dict(arguments.get("env") or {}),
     }
     return arguments
@@ -230,10 +237,10 @@ def local_worker_config(settings: dict[str, Any]) -> dict[str, Any]:
       node's thread waiting for the interpreter lock).
     """
     threshold = settings.get("malloc_trim_threshold")
-    if threshold is not None and (isinstance(threshold, bool) or not str(threshold).isdigit()):
-        raise ValueError(f"dask.malloc_trim_threshold: {threshold!r} (bytes >= 0 or null)")
+    if threshold is not None:
+        threshold = _whole_number(threshold, "malloc_trim_threshold", 0, "bytes >= 0 or null")
     return {
-        MALLOC_TRIM_SETTING: None if threshold is None else int(threshold),
+        MALLOC_TRIM_SETTING: threshold,
         PROFILER_SETTING: False,
     }
 
