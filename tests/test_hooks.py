@@ -223,6 +223,46 @@ def test_releasing_memory_resets_keras_state_but_keeps_existing_models():
     assert model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
 
 
+def test_full_collections_run_only_after_the_process_grew():
+    import gc
+
+    import tf_keras as keras
+
+    from pediatric_emotion.hooks import ReleaseMemoryHook, _resident_gib
+
+    if _resident_gib() is None:
+        pytest.skip("no /proc/self/statm here")
+    hook = ReleaseMemoryHook(collect_after_growth_mib=128)
+    node = Node(add_one, "a", "b", name="model_node")
+    collections: list[int] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.disable()  # so that only the hook collects
+    gc.callbacks.append(record)
+    try:
+        hook.after_node_run(node)  # the first node: collected
+        assert collections == [2]
+        keras.layers.Dense(1)
+        assert keras.layers.Dense(1).name != "dense"
+        hook.after_node_run(node)  # a small node: Keras reset and heap trimmed, no collection
+        assert collections == [2]
+        assert keras.layers.Dense(1).name == "dense"
+        holder: dict = {"pixels": np.ones(64 * 2**20, dtype=np.float32)}  # 256 MiB, touched
+        holder["self"] = holder  # a reference cycle, as a Keras model is
+        del holder
+        before = _resident_gib()
+        hook.after_node_run(node)  # grown by 256 MiB: collected
+        after = _resident_gib()
+    finally:
+        gc.callbacks.remove(record)
+        gc.enable()
+    assert collections == [2, 2]
+    assert before - after > 0.2
+
+
 def test_releasing_memory_never_imports_tensorflow():
     import subprocess
     import sys

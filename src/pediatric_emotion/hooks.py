@@ -321,42 +321,67 @@ def _trim_heap() -> bool:
     return True
 
 
-def release_memory() -> None:
-    """Free what finished Keras models still hold: collect Python garbage (Keras models are
-    reference cycles), reset Keras' global state when TensorFlow is already loaded (never
-    imported here), and trim the C heap."""
-    gc.collect()
+def release_memory(*, collect: bool = True) -> None:
+    """Free what finished Keras models still hold: reset Keras' global state when TensorFlow is
+    already loaded (never imported here), collect Python garbage (Keras models are reference
+    cycles; one full collection after the reset frees both) unless ``collect`` is False, and trim
+    the C heap."""
     keras = sys.modules.get("tf_keras")
     if keras is not None:
         keras.backend.clear_session()
+    if collect:
         gc.collect()
     _trim_heap()
 
 
 class ReleaseMemoryHook:
-    """Give memory back after every node that ran TensorFlow.
+    """Give memory back after every node.
 
     One ``kedro run`` trains and compresses model after model in one process; without this, each
     node's graphs and freed heap pages stay with the process (MobileNetV2 CQAT at 32 px, 4 times
     in one process: 1.6 -> 2.6 GB without, 2.2 GB with; NASNetMobile's optimization nodes carry
-    GBs each). Nodes run before TensorFlow is imported (data-only pipelines) only get a garbage
-    collection. Kedro 1.x calls ``after_node_run`` before it saves the node's outputs, so what a
-    node returns is still referenced here and is freed after the next node instead; models in a
-    ``MemoryDataset`` stay usable: clearing the session resets Keras' layer-name counters and
-    graph caches, not existing models. On the Dask runner's workers the collections are cheap:
-    the imports are frozen out of the collector's sight between tasks (runners/dask_runner.py).
+    GBs each). After every node Keras' global state is reset (so each node names its layers as
+    in a fresh process) and the C heap trimmed; the full garbage collection that frees Keras
+    models' reference cycles runs only when the process has grown by ``collect_after_growth_mib``
+    since the last one (or after the first node). With TensorFlow imported a full collection
+    walks its half a million objects: about 0.2 s in a plain process, more inside a test session,
+    for every one of the ~100 nodes of a run's evaluation, profiling and reporting, which grow
+    the process by 0-70 MiB each (a LiteRT interpreter, a table); a node that trained, converted
+    or loaded a Keras model grows it by hundreds of MiB to GBs and is collected. Kedro 1.x calls
+    ``after_node_run`` before it saves the node's outputs, so what a node returns is still
+    referenced here and is freed after a later node instead; models in a ``MemoryDataset`` stay
+    usable: clearing the session resets Keras' layer-name counters and graph caches, not
+    existing models. On the Dask runner's workers the collections are cheap: the imports are
+    frozen out of the collector's sight between tasks (runners/dask_runner.py).
     """
+
+    def __init__(self, collect_after_growth_mib: float = 128.0) -> None:
+        self._collect_after_growth_gib = collect_after_growth_mib / 1024
+        self._resident_since_collection: float | None = None  # GiB; None: collect next time
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
         """Release, logging the resident memory before and after at debug level."""
         before = _resident_gib()
-        release_memory()
+        since = self._resident_since_collection
+        collect = (
+            before is None or since is None or before - since >= self._collect_after_growth_gib
+        )
+        release_memory(collect=collect)
         after = _resident_gib()
+        if after is not None:
+            self._resident_since_collection = after if collect else min(since or after, after)
         if before is not None and after is not None:
-            logger.debug("%s: resident %.2f -> %.2f GiB", node.name, before, after)
+            logger.debug(
+                "%s: resident %.2f -> %.2f GiB%s",
+                node.name,
+                before,
+                after,
+                " (collected)" if collect else "",
+            )
 
     @hook_impl
     def on_node_error(self, node: Node) -> None:
         """A failed node's models are released too (the run may go on, or a notebook may)."""
         release_memory()
+        self._resident_since_collection = _resident_gib()
