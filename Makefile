@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 DEMO_DATA := data/01_raw/demo
 PIP_FLAGS := --quiet --disable-pip-version-check
 # pytest-xdist: a worker per core (at most 4: each loads TensorFlow); the end-to-end tests that
-# share a run are in one file, or share it through a file lock (tests/conftest.py).
-PYTEST_PARALLEL ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
+# share a run are in one file, or share it through a file lock (tests/conftest.py). Files start in
+# the order tests/conftest.py sorts them (the longest first), not by their number of tests.
+PYTEST_PARALLEL ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile --no-loadscope-reorder
 # No usage data leaves the machine (kedro-telemetry comes with kedro-viz); .telemetry says so too.
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
@@ -51,14 +52,14 @@ run: demo-data  ## the main job: the default pipelines on the demo data (the qui
 	@echo "Leaderboard: data/08_reporting/leaderboard.csv"
 	@echo "Quick demo (conf/base/parameters_demo.yml); without its cuts: $(BIN)/kedro run --params=demo.full=true"
 
-test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests included)
+test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests and the paper rehearsal included)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not rehearsal" --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=25
 
 test-fast: $(STAMP)  ## the tests without the slow end-to-end runs
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not rehearsal"
 
-rehearsal: $(STAMP)  ## the paper environment on the demo data at 224 px (~11 min; not in `make test`)
+rehearsal: $(STAMP)  ## the paper environment on the demo data at 224 px, alone (part of `make test`)
 	$(BIN)/pytest tests/test_rehearsal_paper.py --durations=0
 
 lint: $(STAMP)

@@ -150,14 +150,18 @@ def harmonized_project(tmp_path_factory, demo_raw) -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files of slow tests only (the end-to-end runs) first, each file's tests in their order:
-    with pytest-xdist (--dist loadfile) the longest files start first and the short ones fill in
-    around them, instead of one long file starting last."""
+    """The files of slow tests only (the end-to-end runs) first, the paper rehearsal (the
+    longest) before them, each file's tests in their order: with pytest-xdist (--dist loadfile)
+    the longest files start first and the short ones fill in around them, instead of one long
+    file starting last."""
     all_slow: dict[Path, bool] = {}
+    rehearsal: set[Path] = set()
     for item in items:
         slow = item.get_closest_marker("slow") is not None
         all_slow[item.path] = all_slow.get(item.path, True) and slow
-    items.sort(key=lambda item: not all_slow[item.path])
+        if item.get_closest_marker("rehearsal") is not None:
+            rehearsal.add(item.path)
+    items.sort(key=lambda item: (item.path not in rehearsal, not all_slow[item.path]))
 
 
 @pytest.fixture(scope="module")

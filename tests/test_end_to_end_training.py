@@ -1,8 +1,8 @@
 """demo_data -> label_harmonization -> training through Kedro: every architecture trains (a few
 steps on 32 px crops), its outputs land where the catalog says, and one namespace reruns alone.
 Trained in the harmonization tests' project (the session's ``harmonized_project``: demo data and
-harmonization run once for both files); every optimization technique on one of these cells:
-test_end_to_end_optimization.py."""
+harmonization run once for both files). Every optimization technique, on the study's
+MobileNetV3-Small and on MobileNetV2: test_rehearsal_paper.py."""
 
 from __future__ import annotations
 
