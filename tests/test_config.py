@@ -47,3 +47,13 @@ def test_runtime_params_resolver_still_works(conf):
     (conf / "base" / "parameters.yml").write_text("size: ${runtime_params:size, 64}\n")
     assert _loader(conf, {"size": 32})["parameters"]["size"] == 32
     assert _loader(conf)["parameters"]["size"] == 64
+
+
+def test_a_duplicate_key_names_the_file_and_the_line(conf):
+    local = conf / "local" / "parameters_label_harmonization.yml"
+    local.write_text("sources:\n  kdef:\n    format: kdef\n  kdef:\n    format: jaffe\n")
+    with pytest.raises(ValueError) as info:
+        _loader(conf)["parameters"]
+    message = str(info.value)
+    assert f'in "{local}", line 4, column 3' in message
+    assert "found duplicate key kdef" in message and "<file>" not in message

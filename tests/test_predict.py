@@ -317,3 +317,38 @@ def test_python_dash_m_runs_predict(model_path, pictures, tmp_path):
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "predictions" / "predictions.csv")
     assert len(table) == 4
+
+
+def test_odd_file_names_and_oversized_pictures_keep_both_outputs(monkeypatch, tmp_path):
+    """A picture whose name is not UTF-8 and one over the pixel limit each get their row, and
+    predictions.csv and .json are both written (no TensorFlow: a stand-in model, no face)."""
+    import os
+
+    from pediatric_emotion import predict as predict_module
+
+    labels = ["happy", "sad"]
+    model = predict_module.Model(
+        tmp_path / "m.tflite", b"", {"quantization": "int8"}, labels, 32, 0.2
+    )
+    monkeypatch.setattr(predict_module, "load_model", lambda path: model)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    blank = np.full((30, 30, 3), 128, np.uint8)
+    (folder / os.fsdecode(b"caf\xe9.png")).write_bytes(encode_image(blank, ".png"))
+    (folder / "big.png").write_bytes(encode_image(np.zeros((30, 40, 3), np.uint8), ".png"))
+
+    rows, written = predict(
+        "m.tflite", [folder], out=tmp_path / "out", face_detection={"detector": "haar"},
+        max_image_pixels=1000,
+    )  # fmt: skip
+
+    by_name = {Path(row["file"]).name: row for row in rows}
+    assert sorted(by_name) == ["big.png", "caf\\xe9.png"]
+    assert by_name["caf\\xe9.png"]["status"] == "no_face"  # read from its real path
+    assert by_name["big.png"]["status"] == "unreadable"
+    assert "big.png: 40x30 pixels" in by_name["big.png"]["reason"]
+    assert [p.name for p in written] == ["predictions.csv", "predictions.json"]
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert table["file"].str.endswith("caf\\xe9.png").sum() == 1
+    document = json.loads((tmp_path / "out" / "predictions.json").read_text(encoding="utf-8"))
+    assert {Path(p["file"]).name for p in document["predictions"]} == set(by_name)

@@ -11,15 +11,26 @@ The quick demo: unless ``demo.full`` is true (``kedro run --params=demo.full=tru
 parameters under ``demo.quick`` are merged over the others, key by key, before the runtime
 parameters (which still override any of them). conf/base/parameters_demo.yml lists them: every
 cut the default run makes to fit its time budget, in one place.
+
+A configuration file that YAML refuses for its content (a duplicate key, such as a source named
+twice under ``sources``) is named in the error: OmegaConf reads each file from a buffer and says
+only ``"<file>"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
+
+
+class ConfigFileError(ValueError):
+    """A configuration file that does not load, named with the line and what is wrong."""
 
 
 def quick_demo_cuts(parameters: Mapping[str, Any]) -> Any:
@@ -63,6 +74,22 @@ def _existing_entries(quick: Mapping[str, Any], parameters: Mapping[str, Any]) -
     return kept
 
 
+def _file_refused(fs: Any, conf_path: str, patterns: Iterable[str]) -> tuple[str, str] | None:
+    """(path, YAML's error) of the first configuration file under ``conf_path`` matching
+    ``patterns`` that YAML refuses; None when each loads on its own."""
+    for pattern in patterns:
+        for name in sorted(fs.glob(Path(f"{conf_path}/{pattern}").as_posix())):
+            if Path(name).suffix not in (".yml", ".yaml", ".json") or not fs.isfile(name):
+                continue
+            with fs.open(name) as file:
+                text = file.read().decode("utf8")
+            try:
+                OmegaConf.load(io.StringIO(text))
+            except yaml.YAMLError as error:
+                return name, str(error)
+    return None
+
+
 class ProjectConfigLoader(OmegaConfigLoader):
     """OmegaConfigLoader whose runtime parameters override only the keys they name, with the
     quick demo's parameters (``demo.quick``) in force unless ``demo.full`` is true."""
@@ -72,6 +99,27 @@ class ProjectConfigLoader(OmegaConfigLoader):
         if key == "parameters":
             config = with_demo_profile(config, self.runtime_params)
         return config
+
+    def _read_dir_configs(
+        self,
+        conf_path: str,
+        patterns: Iterable[str],
+        key: str,
+        processed_files: set,
+        read_environment_variables: bool | None = False,
+    ) -> dict:
+        """Kedro's reading of one environment's files, with a file YAML refuses for its content
+        (a duplicate key) named in the error."""
+        try:
+            return super()._read_dir_configs(
+                conf_path, patterns, key, processed_files, read_environment_variables
+            )
+        except yaml.constructor.ConstructorError as error:  # syntax errors: Kedro names the file
+            found = _file_refused(self._fs, conf_path, patterns)
+            if found is None:
+                raise ConfigFileError(f"a {key} file under {conf_path}: {error}") from error
+            name, message = found
+            raise ConfigFileError(message.replace('"<file>"', f'"{name}"')) from error
 
     def _merge_and_resolve(self, key: str, config_per_file: dict) -> dict[str, Any]:
         if key != "parameters":

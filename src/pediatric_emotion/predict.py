@@ -11,8 +11,10 @@ exactly as evaluation feeds the test crops.
 
 One row per face of every picture or sampled video frame (``face_index`` 0 is the face the
 detector is most confident about, the one training would have kept), or one row saying that no
-face was found or that the picture could not be read, with the reason. Nothing about image
-content is logged.
+face was found or that the picture could not be read (or is over the pixel limit, checked from its
+header before decoding), with the reason. Nothing about image content is logged. File names that
+are not UTF-8 are read from their real path and written printably
+(:func:`pediatric_emotion.images.printable`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
-from pediatric_emotion.images import UnreadableImageError, encode_image, read_image
+from pediatric_emotion.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    UnreadableImageError,
+    encode_image,
+    printable,
+    read_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +106,19 @@ def load_model(path: str | os.PathLike[str]) -> Model:
 
     path = Path(path)
     if not path.is_file():
-        raise PredictError(f"{path}: model file not found")
+        raise PredictError(f"{printable(path)}: model file not found")
     try:
         model = load_tflite(path)
     except (DatasetError, OSError, ValueError) as error:  # no spec, not a flatbuffer, bad JSON
         reason = str(error.__cause__ or error)  # Kedro wraps load errors in a DatasetError
         if path.name not in reason:
-            reason = f"{path}: cannot read the model: {reason}"
-        raise PredictError(reason) from error
+            reason = f"{printable(path)}: cannot read the model: {reason}"
+        raise PredictError(printable(reason)) from error
     crop = model.spec.get("face_crop")
     if not isinstance(crop, Mapping) or "size" not in crop or "margin" not in crop:
         raise PredictError(
-            f"{path}: the spec has no face_crop with size and margin, so faces cannot be cropped "
-            "as in training"
+            f"{printable(path)}: the spec has no face_crop with size and margin, so faces cannot "
+            "be cropped as in training"
         )
     return Model(
         path=path,
@@ -129,36 +137,39 @@ def list_pictures(path: str | os.PathLike[str]) -> list[tuple[Path, str]]:
     if path.is_file():
         return [(path, path.name)]
     if not path.is_dir():
-        raise PredictError(f"{path}: no such file or folder")
+        raise PredictError(f"{printable(path)}: no such file or folder")
     files = sorted(
         p
         for p in path.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )
     if not files:
-        raise PredictError(f"{path}: the folder holds no files")
+        raise PredictError(f"{printable(path)}: the folder holds no files")
     return [(p, p.relative_to(path).as_posix()) for p in files]
 
 
-def read_pictures(files: Iterable[tuple[Path, str]]) -> Iterator[Picture]:
-    """Decode each file; an unreadable one becomes a ``Picture`` carrying the reason."""
+def read_pictures(
+    files: Iterable[tuple[Path, str]], max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Iterator[Picture]:
+    """Decode each file (over ``max_pixels`` pixels: not decoded); an unreadable one becomes a
+    ``Picture`` carrying the reason."""
     for path, name in files:
         try:
-            yield Picture(str(path), None, read_image(path), annotated_name=name)
+            yield Picture(printable(path), None, read_image(path, max_pixels), annotated_name=name)
         except UnreadableImageError as error:
             reason = str(error)
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 reason += " (a video? pass it with --video)"
-            yield Picture(str(path), None, None, reason, annotated_name=name)
+            yield Picture(printable(path), None, None, reason, annotated_name=name)
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
-        raise PredictError(f"{path}: video file not found")
+        raise PredictError(f"{printable(path)}: video file not found")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
-        raise PredictError(f"{path}: OpenCV cannot open this video")
+        raise PredictError(f"{printable(path)}: OpenCV cannot open this video")
     return capture
 
 
@@ -186,19 +197,18 @@ def read_video(path: str | os.PathLike[str], every_n_frames: int = 1) -> Iterato
                 continue
             ok, bgr = capture.retrieve()
             name = f"{path.stem}/frame_{index:06d}.png"
+            shown = printable(path)
             if not ok or bgr is None:
-                yield Picture(
-                    str(path), index, None, f"{path}: frame {index} cannot be decoded", name
-                )
+                yield Picture(shown, index, None, f"{shown}: frame {index} cannot be decoded", name)
             else:
-                yield Picture(str(path), index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None, name)
+                yield Picture(shown, index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None, name)
     finally:
         capture.release()
 
 
-def project_face_detection() -> dict[str, Any]:
-    """The project's ``face_detection`` parameters when run inside the Kedro project, else {}
-    (the detector's own defaults, which are the project's shipped defaults)."""
+def project_parameters() -> dict[str, Any]:
+    """The project's parameters when run inside the Kedro project, else {} (then the detector's
+    and the image reader's own defaults, which are the project's shipped defaults)."""
     from kedro.utils import find_kedro_project
 
     project = find_kedro_project(Path.cwd())
@@ -206,7 +216,7 @@ def project_face_detection() -> dict[str, Any]:
         return {}
     from pediatric_emotion.pipelines.training.grid import load_project_parameters
 
-    return dict(load_project_parameters(project).get("face_detection") or {})
+    return dict(load_project_parameters(project))
 
 
 def _row(picture: Picture, labels: Sequence[str], status: str, reason: str) -> dict[str, Any]:
@@ -389,7 +399,7 @@ def _json_document(model: Model, rows: list[dict[str, Any]], summary: dict[str, 
         )
     spec = {k: model.spec.get(k) for k in ("architecture", "variant", "technique", "quantization")}
     return {
-        "model": str(model.path),
+        "model": printable(model.path),
         "model_spec": spec,
         "labels": model.labels,
         "summary": summary,
@@ -435,12 +445,15 @@ def predict(
     on_error: str = "skip",
     face_detection: Mapping[str, Any] | None = None,
     num_threads: int | None = None,
+    max_image_pixels: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[Path]]:
     """Classify every face of every picture in ``inputs`` (files or folders) and of every
     ``every_n_frames``-th frame of ``videos``; write the table under ``out``.
 
-    Returns the rows and the written paths. ``face_detection`` overrides the project's
-    parameters (``None``: read them from the project when run inside it).
+    Returns the rows and the written paths. ``face_detection`` and ``max_image_pixels`` (a
+    larger picture gets an ``unreadable`` row, never decoded) override the project's parameters
+    (``face_detection``, ``face_crop.max_image_pixels``; ``None``: read them from the project
+    when run inside it).
     """
     if output_format not in FORMATS:
         raise PredictError(f"--format must be one of {FORMATS}, got {output_format!r}")
@@ -455,10 +468,16 @@ def predict(
     if all(count is not None for count in frame_counts):
         total = len(files) + sum(count or 0 for count in frame_counts)
 
-    settings = dict(project_face_detection() if face_detection is None else face_detection)
+    project = project_parameters() if None in (face_detection, max_image_pixels) else {}
+    if face_detection is None:
+        face_detection = project.get("face_detection") or {}
+    if max_image_pixels is None:
+        face_crop = project.get("face_crop") or {}
+        max_image_pixels = int(face_crop.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
+    settings = dict(face_detection)
     logger.info(
         "Predicting with %s (%s, %d labels, %d px crops): %d pictures, %d videos",
-        model.path,
+        printable(model.path),
         model.spec.get("quantization", "?"),
         len(model.labels),
         model.crop_size,
@@ -475,7 +494,8 @@ def predict(
         num_threads=num_threads,
     )
     pictures = itertools.chain(
-        read_pictures(files), *(read_video(path, every_n_frames) for path in videos)
+        read_pictures(files, max_image_pixels),
+        *(read_video(path, every_n_frames) for path in videos),
     )
     # tflite_probabilities logs one line per call, here one per chunk: the summary below says it.
     inference_logger = logging.getLogger("pediatric_emotion.pipelines.evaluation.tflite_inference")

@@ -674,3 +674,76 @@ def test_image_paths_are_absolute_for_a_relative_root(
     record = next(adapter_for("folder", Path("data")).records())
     assert os.path.isabs(record.image_path)
     assert record.image_path == str(tmp_path / "data" / "happy" / "a.png")
+
+
+# bad inputs: links that lead nowhere, headers that are data, pixels out of range, a file root --
+
+
+def test_dangling_and_looping_links_are_broken_link_records(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    write_image(root / "happy" / "real.png")
+    (root / "happy" / "annexed.png").symlink_to(tmp_path / "objects" / "ab12")
+    (root / "sad").mkdir()
+    (root / "sad" / "loop.png").symlink_to(root / "sad" / "loop.png")
+    (root / "sad" / "ok_link.png").symlink_to(root / "happy" / "real.png")
+    records = {r.record_id: r for r in adapter_for("folder", root).checked_records()}
+    assert set(records) == {
+        "happy/real.png",
+        "happy/annexed.png",
+        "sad/loop.png",
+        "sad/ok_link.png",
+    }
+    assert records["happy/real.png"].drop_reason is None
+    assert records["sad/ok_link.png"].drop_reason is None
+    assert_dropped(
+        records["happy/annexed.png"],
+        DropReason.BROKEN_LINK,
+        "happy/annexed.png: broken symbolic link -> ",
+        "objects/ab12",
+    )
+    assert_dropped(records["sad/loop.png"], DropReason.BROKEN_LINK, "symbolic link loop")
+
+    write_text(root / "labels.csv", ["path,label", "happy/annexed.png,happy", "nowhere.png,sad"])
+    listed = {r.record_id: r for r in adapter_for("csv", root).checked_records()}
+    assert_dropped(
+        listed["happy/annexed.png"], DropReason.BROKEN_LINK, "labels.csv line 2", "objects/ab12"
+    )
+    assert_dropped(listed["nowhere.png"], DropReason.MISSING_IMAGE, "line 3", "not found")
+
+
+def test_a_header_row_that_is_data_is_never_shown(tmp_path: Path) -> None:
+    write_text(tmp_path / "fer2013.csv", [f"3,{PIXELS_48},Training"])
+    with pytest.raises(SourceLayoutError) as info:
+        adapter_for("fer2013", tmp_path).check()
+    message = str(info.value)
+    assert "7 7" not in message and len(message) < 300, message
+    assert "fer2013.csv" in message
+    assert "the first row looks like data, not a header (3 fields)" in message
+    write_text(tmp_path / "fer2013.csv", ["emotion,pixel,Usage", f"3,{PIXELS_48},Training"])
+    assert_layout_error(
+        adapter_for("fer2013", tmp_path), "['pixels']", "header: ['emotion', 'pixel', 'Usage']"
+    )
+
+
+def test_fer2013_pixel_values_out_of_range_are_malformed_with_the_line(tmp_path: Path) -> None:
+    write_text(
+        tmp_path / "fer2013.csv",
+        [
+            "emotion,pixels,Usage",
+            f"3,{PIXELS_48},Training",
+            f"3,300 {' '.join(['7'] * 2303)},Training",
+            f"3,{' '.join(['7'] * 2303)} 0255,Training",  # leading zero: still 255
+            f"3,{' '.join(['7'] * 2303)} 1000,Training",
+        ],
+    )
+    records = by_id(adapter_for("fer2013", tmp_path))
+    assert records["row00000"].drop_reason is None
+    assert_dropped(records["row00001"], DropReason.MALFORMED_ROW, "line 3", "outside 0-255")
+    assert records["row00002"].drop_reason is None
+    assert_dropped(records["row00003"], DropReason.MALFORMED_ROW, "line 5", "outside 0-255")
+    assert not any("7 7" in r.detail or "300" in r.detail for r in records.values())
+
+
+def test_a_root_that_is_a_file_is_named_as_a_file(tmp_path: Path) -> None:
+    (tmp_path / "kdef.zip").write_bytes(b"PK\x03\x04")
+    assert_layout_error(adapter_for("kdef", tmp_path / "kdef.zip"), "is a file, not a folder")

@@ -1,3 +1,7 @@
+import logging
+
+import pandas as pd
+
 from pediatric_emotion.pipelines.label_harmonization.manifest import (
     MANIFEST_COLUMNS,
     build_manifest,
@@ -57,3 +61,25 @@ def test_class_distribution_plot_has_a_bar_group_per_source(make_records):
     assert labels == ["kdef\n(train)", "cafe\n(test)"]
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert legend == EMOTIONS
+
+
+def test_report_has_a_row_for_every_checked_source_even_one_without_records(make_records, caplog):
+    records = _records(make_records)
+    inventory = pd.DataFrame(
+        {"source": ["kdef", "cafe", "annexed"], "path": ["/d/kdef", "/d/cafe", "/d/annexed"]}
+    )
+    records.loc[records["source"] == "cafe", ["drop_reason", "split"]] = ["broken_link", None]
+    with caplog.at_level(logging.WARNING):
+        _, report, _ = build_manifest(records, EMOTIONS, inventory)
+    assert report.to_dict("records") == [
+        {"source": "kdef", "reason": "kept", "count": 2},
+        {"source": "kdef", "reason": "excluded_label", "count": 1},
+        {"source": "cafe", "reason": "kept", "count": 0},
+        {"source": "cafe", "reason": "broken_link", "count": 3},
+        {"source": "annexed", "reason": "kept", "count": 0},
+    ]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any(
+        "cafe" in m and "no image kept of 3" in m and "{'broken_link': 3}" in m for m in warnings
+    )
+    assert any("annexed" in m and "no image kept of 0" in m and "/d/annexed" in m for m in warnings)

@@ -1,8 +1,13 @@
+import logging
+import os
+
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from pediatric_emotion.pipelines.label_harmonization.adapters import SourceLayoutError
+from pediatric_emotion.pipelines.label_harmonization.cropping import crop_faces
 from pediatric_emotion.pipelines.label_harmonization.sources import (
     SourceConfigError,
     check_sources,
@@ -18,7 +23,7 @@ LABEL_MAPS = {
 
 def _image(path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    path.write_bytes(cv2.imencode(path.suffix, np.zeros((8, 8, 3), np.uint8))[1].tobytes())
 
 
 @pytest.fixture
@@ -115,3 +120,54 @@ def test_formats_with_boxes_default_to_given(tmp_path):
     }
     inventory = check_sources({"expw": source}, LABEL_MAPS, EMOTIONS)
     assert inventory.loc[0, "face_box"] == "given"
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_cropped_under_a_printable_name(tmp_path):
+    root = tmp_path / "gw"
+    _image(root / "happy" / os.fsdecode(b"caf\xe9_latin1.png"))
+    source = {"format": "folder", "path": str(root), "population": "child", "role": "train"}
+    sources = {"gw": {**source, "face_box": "whole_image"}}
+    records = read_sources(check_sources(sources, {"folder": {"happy": "happy"}}, EMOTIONS),
+                           sources, {"folder": {"happy": "happy"}})  # fmt: skip
+    record = records.iloc[0]
+    assert record["record_id"] == "happy/caf\\xe9_latin1.png"
+    assert record["image_id"] == "gw:happy/caf\\xe9_latin1.png"
+    assert record["image_path"] == f"{root}/happy/caf\\xe9_latin1.png"
+    crops, cropped = crop_faces(
+        records, {}, {"size": 16, "margin": 0.2, "image_format": "png"}, {"hash_size": 8}
+    )
+    assert cropped.loc[0, "drop_reason"] is None or pd.isna(cropped.loc[0, "drop_reason"])
+    assert cropped.loc[0, "image_width"] == 8 and len(crops) == 1
+
+
+def test_a_source_without_records_is_a_warning_naming_its_path(tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    source = {"format": "folder", "path": str(tmp_path / "empty"), "population": "child",
+              "role": "train", "label_map": "words"}  # fmt: skip
+    sources = {"gw": source}
+    with caplog.at_level(logging.WARNING):
+        records = read_sources(check_sources(sources, LABEL_MAPS, EMOTIONS), sources, LABEL_MAPS)
+    assert records.empty
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("gw" in m and "0 records read" in m and str(tmp_path / "empty") in m
+               for m in messages), messages  # fmt: skip
+
+
+def test_a_test_source_without_subjects_warns_once(tmp_path, caplog):
+    root = tmp_path / "cafe"
+    for name in ("happy_1.png", "happy_2.png", "mad_3.png"):
+        _image(root / name)
+    source = {"format": "cafe", "path": str(root), "population": "child", "role": "test",
+              "label_map": "words"}  # fmt: skip
+    sources = {"cafe": source}
+    with caplog.at_level(logging.WARNING):
+        read_sources(check_sources(sources, LABEL_MAPS, EMOTIONS), sources, LABEL_MAPS)
+    warnings = [r.getMessage() for r in caplog.records if "own subject" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "cafe" in warnings[0] and "3 of 3" in warnings[0] and "subject" in warnings[0]
+    # with subjects from a pattern: no warning
+    caplog.clear()
+    source["options"] = {"subject_pattern": r"_(?P<subject>\d)"}
+    with caplog.at_level(logging.WARNING):
+        read_sources(check_sources(sources, LABEL_MAPS, EMOTIONS), sources, LABEL_MAPS)
+    assert not [r for r in caplog.records if "own subject" in r.getMessage()]

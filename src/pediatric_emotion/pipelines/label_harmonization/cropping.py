@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
 from pediatric_emotion.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageTooLargeError,
     UnreadableImageError,
     encode_image,
     pixels_to_image,
@@ -51,8 +53,11 @@ def crop_file_name(source: str, record_id: str, extension: str) -> str:
     return f"{source}/{readable}_{digest}.{extension}"
 
 
-def load_record_image(record: Mapping[str, Any]) -> np.ndarray:
-    """The record's whole image as RGB uint8: inline pixels or the image file."""
+def load_record_image(
+    record: Mapping[str, Any], max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """The record's whole image as RGB uint8: inline pixels or the image file (decoded only when
+    its header gives at most ``max_pixels`` pixels)."""
     pixels = record.get("pixels")
     if isinstance(pixels, str) and pixels:
         try:
@@ -61,7 +66,7 @@ def load_record_image(record: Mapping[str, Any]) -> np.ndarray:
             raise UnreadableImageError(f"{record['image_id']}: {err}") from err
     if not record.get("image_path"):
         raise UnreadableImageError(f"{record['image_id']}: record has neither a file nor pixels")
-    return read_image(record["image_path"])
+    return read_image(record["image_path"], max_pixels)
 
 
 def perceptual_hash(image: np.ndarray, hash_size: int = 16) -> str:
@@ -127,6 +132,7 @@ def crop_chunk(
     arguments, so chunks can run anywhere and in any order. ``progress``: a per-image bar."""
     size, margin = int(face_crop["size"]), float(face_crop["margin"])
     jpeg_quality = int(face_crop.get("jpeg_quality", 95))
+    max_pixels = int(face_crop.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     needs_detector = (records["face_box"] != "whole_image").any()
     detector = _detector_for(face_detection) if needs_detector else None
     result = CropChunkResult()
@@ -134,10 +140,15 @@ def crop_chunk(
     for index in tqdm(records.index, desc="Cropping faces", unit="img", disable=bar_off):
         record = records.loc[index]
         try:
-            image = load_record_image(record)
+            image = load_record_image(record, max_pixels)
         except UnreadableImageError as err:
-            result.updates.append((index, "drop", [DropReason.UNREADABLE_IMAGE, str(err)]))
-            result.outcomes[DropReason.UNREADABLE_IMAGE] += 1
+            reason = (
+                DropReason.IMAGE_TOO_LARGE
+                if isinstance(err, ImageTooLargeError)
+                else DropReason.UNREADABLE_IMAGE
+            )
+            result.updates.append((index, "drop", [reason, str(err)]))
+            result.outcomes[reason] += 1
             continue
         box = _face_box(record, image, detector)
         if isinstance(box, str):
@@ -180,7 +191,8 @@ def crop_faces(
     """Crop the face of every usable record.
 
     Returns the encoded crops (crop path -> bytes) and the records with the face box, crop path
-    and perceptual hash added; records that fail get ``unreadable_image`` or ``no_face_found``.
+    and perceptual hash added; records that fail get ``unreadable_image``, ``image_too_large``
+    (over ``face_crop.max_image_pixels``, not decoded) or ``no_face_found``.
     ``parallel`` (``workers``, ``chunk_size``, ``scheduler``): with more than one worker the
     records are cropped in chunks on Dask (pediatric_emotion.parallel); the result is the same.
     """
@@ -189,6 +201,11 @@ def crop_faces(
     if extension is None:
         raise ValueError(
             f"face_crop.image_format must be png or jpg, got {face_crop['image_format']!r}"
+        )
+    max_pixels = face_crop.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS)
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(
+            f"face_crop.max_image_pixels must be a positive whole number, got {max_pixels!r}"
         )
     parallel = dict(parallel or {})
     workers = int(parallel.get("workers", 1))

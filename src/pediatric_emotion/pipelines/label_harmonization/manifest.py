@@ -46,14 +46,17 @@ MANIFEST_COLUMNS = [
 
 
 def build_manifest(
-    records: pd.DataFrame, emotions: list[str]
+    records: pd.DataFrame, emotions: list[str], source_inventory: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split the records into the face manifest (kept), the report and the list of drops.
 
+    ``source_inventory`` (``source``, ``path``: the checked sources) puts every source in the
+    report, also one that gave no record; a source with no image kept is a warning.
+
     Returns:
         face_manifest: one row per kept face crop; ``emotion`` is an ordered categorical.
-        harmonization_report: ``source, reason, count``; ``kept`` plus every drop reason; per source
-            the counts add up to the records read.
+        harmonization_report: ``source, reason, count``; ``kept`` (0 when none) plus every drop
+            reason; per source the counts add up to the records read.
         harmonization_drops: every dropped record with its reason and detail (no image content).
     """
     kept = records["drop_reason"].isna()
@@ -70,7 +73,13 @@ def build_manifest(
         .rename("count")
         .reset_index()
     )
-    order = {name: position for position, name in enumerate(dict.fromkeys(records["source"]))}
+    checked = [] if source_inventory is None else list(source_inventory["source"])
+    names = list(dict.fromkeys([*checked, *records["source"]]))
+    with_kept = set(report.loc[report["reason"] == KEPT, "source"])
+    none_kept = [name for name in names if name not in with_kept]
+    zeros = pd.DataFrame({"source": none_kept, "reason": KEPT, "count": 0})
+    report = pd.concat([report, zeros], ignore_index=True) if none_kept else report
+    order = {name: position for position, name in enumerate(names)}
     report = report.sort_values(
         ["source", "reason"],
         key=lambda s: s.map(order) if s.name == "source" else s.ne(KEPT).astype(str) + s,
@@ -80,6 +89,7 @@ def build_manifest(
         ~kept, ["source", "record_id", "image_path", "original_label", "drop_reason", "detail"]
     ].rename(columns={"drop_reason": "reason"})
     drops = drops.reset_index(drop=True)
+    _warn_none_kept(none_kept, report, source_inventory)
 
     logger.info(
         "Face manifest: %d images kept of %d read (%d dropped); by split %s",
@@ -89,6 +99,28 @@ def build_manifest(
         manifest["split"].value_counts().to_dict(),
     )
     return manifest, report, drops
+
+
+def _warn_none_kept(
+    names: list[str], report: pd.DataFrame, source_inventory: pd.DataFrame | None
+) -> None:
+    """One warning per source with no image kept: its records read, drop counts and path."""
+    paths = (
+        {}
+        if source_inventory is None
+        else dict(zip(source_inventory["source"], source_inventory["path"], strict=True))
+    )
+    for name in names:
+        drops = report[(report["source"] == name) & (report["reason"] != KEPT)]
+        pairs = zip(drops["reason"], drops["count"], strict=True)
+        counts = {reason: int(count) for reason, count in pairs}
+        logger.warning(
+            "Source %s: no image kept of %d records read%s%s",
+            name,
+            sum(counts.values()),
+            f" from {paths[name]}" if name in paths else "",
+            f" (dropped: {counts})" if counts else "",
+        )
 
 
 def select_crops(crops: Mapping[str, bytes], face_manifest: pd.DataFrame) -> dict[str, bytes]:

@@ -56,7 +56,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=build_manifest,
-                inputs=["split_records", "params:emotions"],
+                inputs=["split_records", "params:emotions", "source_inventory"],
                 outputs=["face_manifest", "harmonization_report", "harmonization_drops"],
                 name="build_manifest_node",
             ),

@@ -9,11 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from pediatric_emotion.images import printable
 from pediatric_emotion.pipelines.label_harmonization.adapters import (
     DropReason,
     SourceRecord,
     make_adapter,
 )
+from pediatric_emotion.pipelines.label_harmonization.adapters._common import cell_text
 from pediatric_emotion.pipelines.label_harmonization.adapters.base import METADATA_KEYS
 
 logger = logging.getLogger(__name__)
@@ -135,21 +137,21 @@ def _record_row(
         if label is None or str(label).strip() == "":
             drop_reason, detail = DropReason.UNLABELLED, "no label"
         else:
-            key = str(label).strip()
+            key, shown, map_name = str(label).strip(), cell_text(str(label)), source["label_map"]
             if key not in label_map:
                 lowered = {k.lower(): k for k in label_map}
                 key = lowered.get(key.lower(), key)
             if key not in label_map:
                 drop_reason = DropReason.UNKNOWN_LABEL
-                detail = f"label {label!r} is not in label map {source['label_map']!r}"
+                detail = f"label {shown} is not in label map {map_name!r}"
             elif label_map[key] is None:
                 drop_reason = DropReason.EXCLUDED_LABEL
-                detail = f"label {label!r} is excluded by label map {source['label_map']!r}"
+                detail = f"label {shown} is excluded by label map {map_name!r}"
             else:
                 emotion = label_map[key]
     subject = record.subject_id if record.subject_id not in (None, "") else record.record_id
     bbox = record.bbox or (None, None, None, None)
-    return {
+    row = {
         "image_id": f"{source['source']}:{record.record_id}",
         "source": source["source"],
         "format": source["format"],
@@ -170,6 +172,36 @@ def _record_row(
         "drop_reason": drop_reason,
         "detail": detail,
     }
+    # names from the file system may hold bytes that are not UTF-8: write them printably
+    return {
+        key: printable(value) if isinstance(value, str) and key != "pixels" else value
+        for key, value in row.items()
+    }
+
+
+def _log_source(source: Mapping[str, Any], rows: list[dict[str, Any]], no_subject: int) -> None:
+    """Log how many records a source gave; warn when none, and when a test source's usable
+    records name no subject (each image then counts as its own child in the subject bootstrap)."""
+    name = source["source"]
+    if not rows:
+        logger.warning(
+            "Source %s: 0 records read from %s (no image files or data rows there): check its "
+            "path, format and options",
+            name,
+            source["path"],
+        )
+        return
+    logger.info("Source %s: %d records read", name, len(rows))
+    usable = sum(row["drop_reason"] is None for row in rows)
+    if source["role"] == "test" and no_subject:
+        logger.warning(
+            "Source %s (role test): %d of %d usable records name no subject (no `subject` "
+            "column in its metadata CSV, no `subject_pattern` match), so each image counts as its "
+            "own subject and the bootstrap intervals over children come out too narrow",
+            name,
+            no_subject,
+            usable,
+        )
 
 
 def read_sources(
@@ -179,16 +211,20 @@ def read_sources(
 ) -> pd.DataFrame:
     """Read every record of every source and map its label to the 7 classes (or a drop reason).
 
-    Returns one row per record read, usable or not (``drop_reason`` null when usable).
+    Returns one row per record read, usable or not (``drop_reason`` null when usable). File
+    names that are not UTF-8 are written as :func:`pediatric_emotion.images.printable` does.
     """
     rows: list[dict[str, Any]] = []
     for source in source_inventory.to_dict("records"):
         name = source["source"]
         label_map = _normalised_map(label_maps[source["label_map"]])
         adapter = make_adapter(name, sources[name], vocabulary=label_map.keys())
-        before = len(rows)
-        rows.extend(_record_row(source, record, label_map) for record in adapter.records())
-        logger.info("Source %s: %d records read", name, len(rows) - before)
+        before, no_subject = len(rows), 0
+        for record in adapter.checked_records():
+            row = _record_row(source, record, label_map)
+            no_subject += row["drop_reason"] is None and record.subject_id in (None, "")
+            rows.append(row)
+        _log_source(source, rows[before:], no_subject)
     records = pd.DataFrame(rows, columns=RECORD_COLUMNS)
     duplicated_ids = records["image_id"][records["image_id"].duplicated()]
     if not duplicated_ids.empty:

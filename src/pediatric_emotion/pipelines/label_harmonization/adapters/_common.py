@@ -1,4 +1,7 @@
-"""Helpers the adapters share: CSV rows and headers, codes, path patterns and metadata values."""
+"""Helpers the adapters share: CSV rows and headers, codes, path patterns and metadata values.
+
+Messages never quote a cell that could be image content (FER2013's pixels): a header row that is
+data is only counted, and a long cell value only measured (``cell_text``)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from .base import METADATA_KEYS, SourceAdapter, SourceLayoutError
+
+MAX_SHOWN_CELL = 32  # longest cell value quoted in a message; a longer one is only measured
+MAX_COLUMN_NAME = 64  # longest header field shown as a column name
+_NUMBERS = re.compile(r"[\d\s.,;:+-]+")  # a cell of numbers only: data, not a column name
 
 
 @dataclass
@@ -33,13 +42,29 @@ def read_header(source: str, path: Path) -> list[str]:
         raise SourceLayoutError(source, path, f"cannot read the CSV header ({err})") from err
 
 
+def cell_text(text: str) -> str:
+    """A cell value as a message quotes it: its repr when short, else only its length (a long
+    value could be image content)."""
+    if len(text) <= MAX_SHOWN_CELL:
+        return repr(text)
+    return f"a value of {len(text)} characters"
+
+
+def header_text(header: list[str]) -> str:
+    """The header row as a message shows it: its names when they look like names (short, not
+    numbers), else only its field count: a first row of data could hold pixel values."""
+    if all(len(name) <= MAX_COLUMN_NAME and not _NUMBERS.fullmatch(name) for name in header):
+        return f"header: {header}"
+    return f"the first row looks like data, not a header ({len(header)} fields)"
+
+
 def require_columns(source: str, path: Path, columns: Iterable[str]) -> None:
     """Raise ``SourceLayoutError`` naming the columns ``path``'s header lacks."""
     header = read_header(source, path)
     missing = [column for column in columns if column not in header]
     if missing:
         raise SourceLayoutError(
-            source, path, f"CSV lacks required column(s) {missing} (header: {header})"
+            source, path, f"CSV lacks required column(s) {missing} ({header_text(header)})"
         )
 
 
@@ -89,21 +114,22 @@ def integer_code(text: str | None) -> str | None:
 
 
 def pixels_problem(pixels: str, expected_count: int | None = None) -> str:
-    """Why ``pixels`` is not a FER2013-style gray image ("" when it is; never the values)."""
+    """Why ``pixels`` is not a FER2013-style gray image, values 0-255 ("" when it is; never the
+    values)."""
     if not pixels:
         return "no pixel values"
     digits = pixels.replace(" ", "")
-    if digits.isascii() and digits.isdigit() and "  " not in pixels:  # the usual, fast case
-        count = pixels.count(" ") + 1
-    else:
-        tokens = pixels.split()
-        if not all(token.isascii() and token.isdigit() for token in tokens):
+    if not (digits.isascii() and digits.isdigit()):  # the usual case is settled without a split
+        if not all(token.isascii() and token.isdigit() for token in pixels.split()):
             return "pixel values are not all non-negative integers"
-        count = len(tokens)
+    values = np.fromstring(pixels, dtype=np.int64, sep=" ")  # any whitespace; saturates
+    count = values.size
     if expected_count is not None and count != expected_count:
         return f"{count} pixel values, expected {expected_count}"
     if expected_count is None and math.isqrt(count) ** 2 != count:
         return f"{count} pixel values do not form a square image"
+    if values.max() > 255:
+        return "pixel values outside 0-255"
     return ""
 
 
@@ -176,7 +202,7 @@ def metadata_from_row(values: Mapping[str, str]) -> tuple[dict[str, Any], str]:
         else:
             value = text
         if value is None:
-            return metadata, f"{key} {text!r} is not a number"
+            return metadata, f"{key} {cell_text(text)} is not a number"
         metadata[key] = value
     return metadata, ""
 

@@ -4,17 +4,22 @@ An adapter knows one native layout (../shared/DATASETS.md, docs/data_sets.md). I
 layout's required files exist (before any heavy work) and yields one ``SourceRecord`` per image it
 finds (per face, for layouts with several boxes per image). It never decodes images, never maps
 labels to the 7 classes (the label maps in conf do that) and never drops a record silently: a record
-it cannot use is yielded with ``drop_reason`` and ``detail`` set.
+it cannot use is yielded with ``drop_reason`` and ``detail`` set. Image links that lead nowhere (an
+unfetched git-annex or DVC copy) are records too: ``checked_records`` drops them as ``broken_link``.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from pediatric_emotion.images import printable
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
 
@@ -37,6 +42,7 @@ class DropReason:
 
     MALFORMED_ROW = "malformed_row"  # a row/line/file name that does not parse
     MISSING_IMAGE = "missing_image"  # the row names an image file that does not exist
+    BROKEN_LINK = "broken_link"  # the image is a symbolic link to nothing (dangling or a loop)
     NOT_PEAK_FRAME = (
         "not_peak_frame"  # CK+: a frame that is neither the labelled peak nor the first
     )
@@ -52,6 +58,7 @@ class DropReason:
     )
     UNKNOWN_LABEL = "unknown_label"  # label absent from the label map
     UNREADABLE_IMAGE = "unreadable_image"
+    IMAGE_TOO_LARGE = "image_too_large"  # header over face_crop.max_image_pixels: not decoded
     NO_FACE_FOUND = "no_face_found"
     DUPLICATE = "duplicate"  # near-duplicate of a kept training image
     DUPLICATE_OF_TEST = "duplicate_of_test"  # training image that duplicates a test image
@@ -77,8 +84,30 @@ class SourceLayoutError(FileNotFoundError):
     """A configured source whose root or required file is missing or unusable."""
 
     def __init__(self, source: str, path: Path | str, problem: str) -> None:
-        self.source, self.path, self.problem = source, str(path), problem
-        super().__init__(f"source {source!r}: {problem}: {path}")
+        self.source, self.path, self.problem = source, printable(path), problem
+        super().__init__(f"source {source!r}: {problem}: {self.path}")
+
+
+def broken_link(path: str | Path) -> str:
+    """What is wrong when ``path`` is a symbolic link that leads to no file ("broken symbolic
+    link -> target" or "symbolic link loop"); "" when it is not such a link."""
+    if not os.path.islink(path) or os.path.exists(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop"
+    return f"broken symbolic link -> {printable(os.readlink(path))}"
+
+
+def missing_image(path: str | Path, where: str, shown: str) -> tuple[str, str]:
+    """(drop reason, detail) of a row whose image file ``path`` (``shown`` in the detail) is not
+    there: ``broken_link`` for a link that leads nowhere, else ``missing_image``."""
+    problem = broken_link(path)
+    if problem:
+        return DropReason.BROKEN_LINK, f"{where}: image {shown}: {problem}"
+    return DropReason.MISSING_IMAGE, f"{where}: image {shown} not found"
 
 
 class SourceAdapter(ABC):
@@ -125,6 +154,8 @@ class SourceAdapter(ABC):
 
     def check(self) -> None:
         """Raise ``SourceLayoutError`` naming the source and path when the layout is not there."""
+        if self.root.exists() and not self.root.is_dir():
+            raise SourceLayoutError(self.source, self.root, "root is a file, not a folder")
         if not self.root.is_dir():
             raise SourceLayoutError(self.source, self.root, "root folder not found")
         for path in self.required_paths():
@@ -135,14 +166,26 @@ class SourceAdapter(ABC):
     def records(self) -> Iterator[SourceRecord]:
         """Yield every record of the source, usable or not (never skip silently)."""
 
+    def checked_records(self) -> Iterator[SourceRecord]:
+        """``records()``, with every usable record whose image is a symbolic link that leads to
+        no file dropped as ``broken_link`` (what the harmonization reads)."""
+        for record in self.records():
+            if record.drop_reason is None and record.image_path:
+                problem = broken_link(record.image_path)
+                if problem:
+                    record.drop_reason = DropReason.BROKEN_LINK
+                    record.detail = f"{record.record_id}: {problem}"
+            yield record
+
     # helpers shared by adapters -------------------------------------------------------------
     def image_files(self, folder: Path | None = None) -> list[Path]:
-        """Every image file below ``folder`` (default: root), sorted, hidden files excluded."""
+        """Every image file below ``folder`` (default: root), sorted, hidden files excluded;
+        symbolic links that lead nowhere included (``checked_records`` drops them)."""
         folder = folder or self.root
         return sorted(
             p
             for p in folder.rglob("*")
-            if p.is_file()
+            if (p.is_file() or (p.is_symlink() and not p.exists()))
             and p.suffix.lower() in IMAGE_EXTENSIONS
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )

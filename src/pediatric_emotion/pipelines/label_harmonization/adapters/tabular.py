@@ -12,6 +12,7 @@ from typing import Any
 from ._common import (
     ColumnCheckedAdapter,
     absolute,
+    cell_text,
     csv_rows,
     integer_code,
     metadata_from_row,
@@ -20,7 +21,7 @@ from ._common import (
     positive_int_option,
     posix_id,
 )
-from .base import DropReason, SourceAdapter, SourceRecord
+from .base import DropReason, SourceAdapter, SourceRecord, missing_image
 
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
 
@@ -65,7 +66,7 @@ class Fer2013Adapter(ColumnCheckedAdapter):
                 record.metadata["source_split"] = row.values["Usage"]
             problem = row.problem or pixels_problem(pixels, expected)
             if not problem and emotion and record.original_label is None:
-                problem = f"emotion {emotion!r} is not an integer code"
+                problem = f"emotion {cell_text(emotion)} is not an integer code"
             if problem:
                 record.drop_reason = DropReason.MALFORMED_ROW
                 record.detail = f"{name} line {row.line}: {problem}"
@@ -133,8 +134,8 @@ class FerPlusAdapter(ColumnCheckedAdapter):
                 path = self.root / images_dir / image_name
                 record.image_path = absolute(path)
                 if not path.is_file():
-                    reason = DropReason.MISSING_IMAGE
-                    detail = f"{where}: image {Path(images_dir, image_name).as_posix()} not found"
+                    shown = Path(images_dir, image_name).as_posix()
+                    reason, detail = missing_image(path, where, shown)
             elif fer_row is None:
                 reason = DropReason.MALFORMED_ROW
                 detail = f"{where}: {fer_name} has no data row {row.index}"
@@ -187,7 +188,7 @@ class AffectNetAdapter(ColumnCheckedAdapter):
             return None, f"face box size {box[2]:g}x{box[3]:g} is not positive"
         expression = values.get("expression", "")
         if expression and integer_code(expression) is None:
-            return None, f"expression {expression!r} is not an integer code"
+            return None, f"expression {cell_text(expression)} is not an integer code"
         return box, ""
 
     def records(self) -> Iterator[SourceRecord]:
@@ -212,8 +213,8 @@ class AffectNetAdapter(ColumnCheckedAdapter):
                     record.drop_reason = DropReason.MALFORMED_ROW
                     record.detail = f"{where}: {row.problem or problem}"
                 elif not os.path.isfile(image_path):
-                    record.drop_reason = DropReason.MISSING_IMAGE
-                    record.detail = f"{where}: image {images_dir}/{file_path} not found"
+                    shown = f"{images_dir}/{file_path}"
+                    record.drop_reason, record.detail = missing_image(image_path, where, shown)
                 elif not expression:
                     record.drop_reason = DropReason.UNLABELLED
                     record.detail = f"{where}: blank expression"
@@ -266,7 +267,7 @@ class ExpwAdapter(SourceAdapter):
                     if right - left <= 0 or bottom - top <= 0:
                         problem = f"face box size {right - left:g}x{bottom - top:g} is not positive"
                 if not problem and record.original_label is None:
-                    problem = f"label {label!r} is not an integer code"
+                    problem = f"label {cell_text(label)} is not an integer code"
                 if problem:
                     record.drop_reason = DropReason.MALFORMED_ROW
                     record.detail = f"{where}: {problem}"
@@ -274,8 +275,8 @@ class ExpwAdapter(SourceAdapter):
                     continue
                 record.bbox = (left, top, right - left, bottom - top)
                 if not path.is_file():
-                    record.drop_reason = DropReason.MISSING_IMAGE
-                    record.detail = f"{where}: image {images_dir}/{image_name} not found"
+                    shown = f"{images_dir}/{image_name}"
+                    record.drop_reason, record.detail = missing_image(path, where, shown)
                 elif confidence < minimum:
                     record.drop_reason = DropReason.LOW_BOX_CONFIDENCE
                     record.detail = (
@@ -336,8 +337,9 @@ class RafDbAdapter(SourceAdapter):
                     record.drop_reason = DropReason.MALFORMED_ROW
                     record.detail = f"{where}: label {label!r} is not an integer code"
                 elif not (self.root / image).is_file():
-                    record.drop_reason = DropReason.MISSING_IMAGE
-                    record.detail = f"{where}: image {image} not found"
+                    record.drop_reason, record.detail = missing_image(
+                        self.root / image, where, image
+                    )
                 yield record
 
 
@@ -416,8 +418,7 @@ def listed_records(
             record_id, absolute(path), label, subject_id=subject, metadata={**found, **metadata}
         )
         if not path.is_file():
-            record.drop_reason = DropReason.MISSING_IMAGE
-            record.detail = f"{where}: image {file_text} not found"
+            record.drop_reason, record.detail = missing_image(path, where, file_text)
         elif label is None:
             record.drop_reason = DropReason.UNLABELLED
             record.detail = f"{where}: blank {label_column}"
