@@ -59,7 +59,10 @@ def test_catalog_binds_every_namespaced_dataset_to_its_pattern(project_root):
     start = re.search(r"^[A-Za-z_][\w.]*:$", stdout, flags=re.MULTILINE)
     resolved = yaml.load(stdout[start.start() :], Loader=yaml.UnsafeLoader)  # our own CLI output
     expected_files = {
-        "model": ("tensorflow.TensorFlowModelDataset", "data/06_models/{ns}.keras"),
+        "model": (
+            "pediatric_emotion.datasets.models.AtomicTensorFlowModelDataset",
+            "data/06_models/{ns}.keras",
+        ),
         "history": (
             "pediatric_emotion.datasets.AtomicJSONDataset",
             "data/07_model_output/training/{ns}.history.json",
