@@ -49,3 +49,40 @@ def test_refuses_paths_outside_the_folder(tmp_path, bad_path):
 def test_load_of_missing_folder_names_it(tmp_path):
     with pytest.raises(DatasetError, match="missing_tree"):
         FileTreeDataset(path=str(tmp_path / "missing_tree")).load()
+
+
+def _leave_swap_folders(parent, name: str) -> list:
+    """The swap folders of a save of ``parent/name`` killed between its renames."""
+    old = parent / f".{name}.old-abcd1234"
+    partial = parent / f".{name}.partial-0123beef"
+    for folder, content in ((old, b"previous"), (partial, b"half")):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "crop.png").write_bytes(content)
+    return [old, partial]
+
+
+def test_a_save_removes_the_swap_folders_an_interrupted_save_left(tmp_path, caplog):
+    dataset = FileTreeDataset(path=str(tmp_path / "face_crops"))
+    dataset.save({"a.png": b"first"})
+    _leave_swap_folders(tmp_path, "face_crops")
+    other = tmp_path / ".face_crops2.old-abcd1234"  # another target's: not ours to remove
+    other.mkdir()
+
+    assert dict(dataset.load()) == {"a.png": b"first"}  # load reads the target only
+    with caplog.at_level("INFO", logger="pediatric_emotion.datasets.file_tree"):
+        dataset.save({"b/c.png": b"new", "d.png": b"new too"})
+    assert dict(dataset.load()) == {"b/c.png": b"new", "d.png": b"new too"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".face_crops2.old-abcd1234", "face_crops"]
+    assert "left by an interrupted save" in caplog.text
+
+
+def test_a_save_after_one_killed_between_the_renames_writes_the_folder(tmp_path):
+    """Killed after the old folder was moved aside, before the new one was moved in: no target."""
+    dataset = FileTreeDataset(path=str(tmp_path / "x"))
+    _leave_swap_folders(tmp_path, "x")
+    assert not dataset.exists()
+    with pytest.raises(DatasetError, match="does not exist"):
+        dataset.load()
+    dataset.save({"only.png": b"whole"})
+    assert dict(dataset.load()) == {"only.png": b"whole"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]

@@ -3,12 +3,16 @@
 Saving takes a mapping of relative path -> file content (``bytes``, or a zero-argument callable
 returning bytes, called one at a time so that content can be produced lazily). The files are written
 into a temporary sibling folder, which replaces the target folder only once every file is written;
-a failure leaves the previous folder untouched and removes the partial one.
+a failure leaves the previous folder untouched and removes the partial one. A process killed
+between the two renames leaves its swap folders (``.{name}.partial-*``, ``.{name}.old-*``)
+behind: the next save of the same folder removes them first, and load never reads them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -16,6 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
 
 FileContent = bytes | Callable[[], bytes]
 
@@ -76,11 +82,23 @@ class FileTreeDataset(AbstractDataset[Mapping[str, FileContent], FileTree]):
             raise DatasetError(f"FileTreeDataset: folder {self._path} does not exist")
         return FileTree(self._path)
 
+    def _swap_folder(self, kind: str) -> Path:
+        """A new sibling for a save: ``.{name}.partial-{token}`` or ``.{name}.old-{token}``."""
+        return self._path.parent / f".{self._path.name}.{kind}-{uuid.uuid4().hex[:8]}"
+
+    def _stale_swap_folders(self) -> list[Path]:
+        """Swap folders of this target left behind by a save that was killed mid-way."""
+        pattern = re.compile(rf"\.{re.escape(self._path.name)}\.(partial|old)-[0-9a-f]{{8}}")
+        return sorted(p for p in self._path.parent.iterdir() if pattern.fullmatch(p.name))
+
     def save(self, data: Mapping[str, FileContent]) -> None:
         parent = self._path.parent
         parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".{self._path.name}.partial-{uuid.uuid4().hex[:8]}"
-        retired = parent / f".{self._path.name}.old-{uuid.uuid4().hex[:8]}"
+        for stale in self._stale_swap_folders():
+            logger.info("FileTreeDataset: removing %s, left by an interrupted save", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = self._swap_folder("partial")
+        retired = self._swap_folder("old")
         try:
             staging.mkdir()
             for relative_path, content in data.items():
