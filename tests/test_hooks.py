@@ -4,6 +4,7 @@ successful run and after a failed one; registered in settings, its table in the 
 from __future__ import annotations
 
 import logging
+import signal
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from kedro.runner import SequentialRunner
 
 from pediatric_emotion.datasets import AtomicCSVDataset
 from pediatric_emotion.hooks import RUN_TIMING_COLUMNS, NodeTimingHook
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, make_project_copy, run_pipelines
 
 
 def nap_and_double(x: int) -> int:
@@ -41,6 +42,22 @@ def fail(x: int) -> int:
     raise ValueError(f"bad input {x}")
 
 
+def press_ctrl_c(*args: object) -> None:
+    """What Ctrl-C does to the running node: SIGINT, whose handler raises KeyboardInterrupt."""
+    signal.raise_signal(signal.SIGINT)
+    time.sleep(5)  # never reached: the handler runs before the next bytecode
+    raise AssertionError("SIGINT did not interrupt the node")
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT raising KeyboardInterrupt, as in a plain Python process (whatever the test runner's
+    worker set); put back afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class FailingSave(AbstractDataset):
     """A dataset whose save always fails."""
 
@@ -58,6 +75,14 @@ def run(pipeline: Pipeline, catalog: DataCatalog, hook: NodeTimingHook) -> None:
     """Run ``pipeline`` calling the hooks as KedroSession.run does."""
     manager = _create_hook_manager()
     manager.register(hook)
+    manager.hook.after_catalog_created(  # KedroSession.run, through its context
+        catalog=catalog,
+        conf_catalog={},
+        conf_creds={},
+        parameters={},
+        save_version=None,
+        load_versions={},
+    )
     manager.hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
     try:
         result = SequentialRunner().run(pipeline, catalog, manager)
@@ -135,6 +160,73 @@ def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
     ]
     assert table.loc[2, "seconds"] == "" and table.loc[2, "started_at"] == ""
     assert table.loc[2, "cpu_seconds"] == "" and table.loc[1, "cpu_seconds"] != ""
+
+
+def test_ctrl_c_in_a_node_still_saves_the_table_and_the_interrupt_goes_on(
+    tmp_path, python_sigint, caplog
+):
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks"):
+        with pytest.raises(KeyboardInterrupt):
+            run(pipeline(second=press_ctrl_c), catalog(tmp_path), NodeTimingHook())
+
+    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    assert table[["node", "status", "error"]].values.tolist() == [
+        ["mobilenet_v2.demo.nap", "completed", ""],
+        ["second", "interrupted", "KeyboardInterrupt"],
+        ["third", "not_run", ""],
+    ]
+    assert float(table.loc[1, "seconds"]) < 5  # stopped where the signal came
+    assert "Node second interrupted in" in caplog.text
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's is gone
+
+
+def test_the_sigint_handler_is_held_for_the_run_only(tmp_path, python_sigint):
+    seen = []
+
+    def look(x: int) -> int:
+        seen.append(signal.getsignal(signal.SIGINT))
+        return x
+
+    run(pipeline(second=look), catalog(tmp_path), NodeTimingHook())
+    with pytest.raises(ValueError, match="bad input"):
+        run(
+            Pipeline([Node(look, "a", "b"), Node(fail, "b", "c")]),
+            catalog(tmp_path),
+            NodeTimingHook(),
+        )
+    assert len(seen) == 2 and all(h is not signal.default_int_handler for h in seen)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    NodeTimingHook().before_pipeline_run(pipeline())  # no catalog created: nothing to save to
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ignored: left ignored
+    run(pipeline(second=look), catalog(tmp_path), NodeTimingHook())
+    assert seen[-1] is signal.SIG_IGN
+
+
+def test_ctrl_c_during_a_kedro_session_run_writes_the_projects_table(
+    tmp_path, monkeypatch, python_sigint
+):
+    """A real session of the project (its settings' hooks, its catalog): Kedro calls no hook for
+    a KeyboardInterrupt; the table is written all the same and the interrupt reaches the caller."""
+    from kedro.framework.startup import bootstrap_project
+
+    from pediatric_emotion.pipelines.label_harmonization import sources
+
+    root = make_project_copy(tmp_path / "project")
+    bootstrap_project(root)
+    monkeypatch.setattr(sources, "_label_map_name", press_ctrl_c)  # inside check_sources_node
+    with pytest.raises(KeyboardInterrupt):
+        run_pipelines(root, ["label_harmonization"])
+
+    table = pd.read_csv(root / "data" / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    assert list(table.columns) == RUN_TIMING_COLUMNS
+    assert table.loc[0, ["node", "status", "error"]].tolist() == [
+        "check_sources_node",
+        "interrupted",
+        "KeyboardInterrupt",
+    ]
+    assert len(table) > 1 and set(table.loc[1:, "status"]) == {"not_run"}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_node_whose_output_cannot_be_saved_is_marked_failed(tmp_path):

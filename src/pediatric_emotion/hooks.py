@@ -6,6 +6,11 @@ function and saving together), measured in the process that runs the node:
 ``pediatric_emotion.runners.DaskRunner`` sends each worker's timings back to the process that
 writes the table (``pop_timing`` / ``add_timing``);
 nodes that Kedro's ``ParallelRunner`` runs in worker processes are reported as ``not_timed``.
+
+Ctrl-C: Kedro 1.x calls no hook for a ``KeyboardInterrupt`` (``on_node_error`` and
+``on_pipeline_error`` see ``Exception`` only, and ``after_pipeline_run`` is skipped), so
+``NodeTimingHook`` holds the SIGINT handler for the length of a run and writes the table from it
+before the interrupt goes on.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import gc
 import inspect
 import logging
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import FrameType
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -53,7 +61,7 @@ class _NodeTiming:
     cpu_started: float = 0.0  # time.process_time() at the start
     cpu_last: float = 0.0  # process_time() at the latest event
     saves: int = 0
-    status: str = "running"  # running | saving (function returned) | completed | failed
+    status: str = "running"  # running | saving (returned) | completed | failed | interrupted
     error: str = ""
     logged: bool = False
 
@@ -62,22 +70,84 @@ class NodeTimingHook:
     """Log every node's duration at INFO and save the run timing table at the end of the run.
 
     The table (columns :data:`RUN_TIMING_COLUMNS`, in order of start, then the nodes that never
-    started) is saved through the catalog entry ``dataset`` after a successful run and after a
-    failed one (the failed node ``failed``, the nodes after it ``not_run``); nothing is saved when
-    the catalog has no such entry.
+    started) is saved through the catalog entry ``dataset`` after a successful run, after a
+    failed one (the failed node ``failed``, the nodes after it ``not_run``) and on Ctrl-C (the
+    nodes running then ``interrupted``, the rest ``not_run``; then the ``KeyboardInterrupt``
+    goes on); nothing is saved when the catalog has no such entry.
+
+    Ctrl-C is seen by a SIGINT handler held from ``before_pipeline_run`` to the end of the run,
+    saving through the catalog of ``after_catalog_created`` (which ``KedroSession.run`` fires
+    before the run), in the main thread of the process that started the run only (none where the
+    run was started from another thread, or where SIGINT is ignored); a ``KeyboardInterrupt``
+    raised by code, not by the signal, is not seen (Kedro calls no hook for it).
     """
 
     def __init__(self, dataset: str = "run_timing") -> None:
         self.dataset = dataset
-        self._lock = threading.Lock()
+        # re-entrant: the SIGINT handler runs in the main thread, maybe inside a `with self._lock`
+        self._lock = threading.RLock()
         self._pipeline_nodes: list[Node] = []
         self._timings: dict[str, _NodeTiming] = {}
+        self._sigint: tuple[Callable[..., Any], Any] | None = None  # (ours, the one it replaced)
+        self._catalog: CatalogProtocol | None = None  # the coming run's, for the SIGINT handler
+
+    @hook_impl
+    def after_catalog_created(self, catalog: CatalogProtocol) -> None:
+        """Keep the catalog of the coming run: the Ctrl-C handler saves the table through it."""
+        self._catalog = catalog
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Pipeline) -> None:
         with self._lock:
             self._pipeline_nodes = list(pipeline.nodes)
             self._timings = {}
+        self._hold_sigint()
+
+    def _hold_sigint(self) -> None:
+        """Install the run's SIGINT handler: mark the unfinished nodes ``interrupted``, save the
+        table, restore the previous handler and hand the signal to it (``KeyboardInterrupt``)."""
+        catalog = self._catalog
+        self._release_sigint()  # an earlier run's, if that run never reached its end
+        if catalog is None:
+            logger.debug("No catalog created before the run: Ctrl-C is not timed")
+            return
+        if threading.current_thread() is not threading.main_thread():
+            logger.debug("Run started outside the main thread: Ctrl-C is not timed")
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):  # ignored, or the OS default: no KeyboardInterrupt to follow
+            return
+        owner = os.getpid()
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            # a forked worker inherits the handler, and one put back after the run by code that
+            # had installed its own over it outlives the run: only the running run's one writes
+            held = self._sigint
+            if os.getpid() == owner and held is not None and held[0] is on_sigint:
+                self._release_sigint()
+                self._mark_unfinished("interrupted", "KeyboardInterrupt")
+                self._finish(catalog, failed=True)
+            previous(signum, frame)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        self._sigint = (on_sigint, previous)
+
+    def _release_sigint(self) -> None:
+        """Put back the handler the run's replaced (unless another was installed over ours), and
+        forget the run's catalog."""
+        held, self._sigint, self._catalog = self._sigint, None, None
+        in_main = threading.current_thread() is threading.main_thread()  # where signal() works
+        if held is not None and in_main and signal.getsignal(signal.SIGINT) is held[0]:
+            signal.signal(signal.SIGINT, held[1])
+
+    def _mark_unfinished(self, status: str, error: str) -> None:
+        """Give the nodes still running or saving their outcome (the run ended under them)."""
+        now, cpu = time.perf_counter(), time.process_time()
+        with self._lock:
+            for timing in self._timings.values():
+                if timing.status in ("running", "saving"):
+                    timing.status, timing.error = status, error
+                    timing.last, timing.cpu_last = now, cpu
 
     def _start(self, node: Node) -> None:
         with self._lock:
@@ -126,14 +196,13 @@ class NodeTimingHook:
 
     @hook_impl
     def after_pipeline_run(self, catalog: CatalogProtocol) -> None:
+        self._release_sigint()
         self._finish(catalog, failed=False)
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, catalog: CatalogProtocol) -> None:
-        with self._lock:  # a node still running or saving is the one that failed
-            for timing in self._timings.values():
-                if timing.status in ("running", "saving"):
-                    timing.status, timing.error = "failed", type(error).__name__
+        self._release_sigint()
+        self._mark_unfinished("failed", type(error).__name__)  # the one that failed
         self._finish(catalog, failed=True)
 
     def pop_timing(self, node_name: str) -> dict[str, Any] | None:
