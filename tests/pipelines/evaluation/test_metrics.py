@@ -48,11 +48,12 @@ def test_metrics_agree_with_scikit_learn(name):
         f1_score(y_true, y_pred, average="macro", zero_division=0)
     )
     assert summary_scores(matrix)["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    # undefined (0 / 0) per-class scores are NaN, not 0: an absent class has no recall
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=range(K), zero_division=0
+        y_true, y_pred, labels=range(K), zero_division=np.nan
     )
     scores = per_class_scores(matrix)
-    np.testing.assert_allclose(scores["precision"], precision)
+    np.testing.assert_allclose(scores["precision"], precision)  # NaN == NaN here
     np.testing.assert_allclose(scores["recall"], recall)
     np.testing.assert_allclose(scores["f1"], f1)
     np.testing.assert_array_equal(scores["support"], support)
@@ -95,6 +96,29 @@ def _clustered_case():
     return y_true, y_pred, subjects
 
 
+def _metric_rows_by_name(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    subjects: np.ndarray,
+    *,
+    confidence: float,
+    resamples: int,
+) -> dict[str, dict]:
+    """``metric_rows`` by metric name, for predictions made with ``confidence`` (the rest of the
+    probability spread evenly) and a subject bootstrap of ``resamples``."""
+    probabilities = np.full((len(y_true), K), (1 - confidence) / (K - 1))
+    probabilities[np.arange(len(y_true)), y_pred] = confidence
+    rows = metric_rows(
+        y_true,
+        probabilities,
+        subjects,
+        [f"c{i}" for i in range(K)],
+        bootstrap={"resamples": resamples, "confidence": 0.95, "seed": 0},
+        ece_bins=10,
+    )
+    return {row["metric"]: row for row in rows}
+
+
 def test_bootstrap_is_reproducible_by_seed_and_changes_with_it():
     y_true, y_pred, subjects = _clustered_case()
     settings = {"resamples": 50, "confidence": 0.95}
@@ -121,7 +145,7 @@ def test_bootstrap_resamples_subjects_as_documented():
     weights = np.random.default_rng(seed).multinomial(
         len(names), np.full(len(names), 1 / len(names)), size=resamples
     )
-    balanced, f1 = [], []
+    balanced, f1, accuracy = [], [], []
     for draw in weights:
         index = np.concatenate(
             [
@@ -131,6 +155,7 @@ def test_bootstrap_resamples_subjects_as_documented():
         )
         balanced.append(balanced_accuracy_score(y_true[index], y_pred[index]))
         f1.append(f1_score(y_true[index], y_pred[index], average="macro", zero_division=0))
+        accuracy.append(accuracy_score(y_true[index], y_pred[index]))
     intervals = subject_bootstrap(
         y_true, y_pred, subjects, K, resamples=resamples, confidence=0.9, seed=seed
     )
@@ -138,6 +163,7 @@ def test_bootstrap_resamples_subjects_as_documented():
         tuple(np.quantile(balanced, [0.05, 0.95]))
     )
     assert intervals["macro_f1"] == pytest.approx(tuple(np.quantile(f1, [0.05, 0.95])))
+    assert intervals["accuracy"] == pytest.approx(tuple(np.quantile(accuracy, [0.05, 0.95])))
 
 
 def test_subject_clustering_widens_the_interval_and_one_subject_has_none():
@@ -153,32 +179,60 @@ def test_subject_clustering_widens_the_interval_and_one_subject_has_none():
     assert single["balanced_accuracy"] == pytest.approx((point, point))
 
 
-def test_metric_rows_hold_every_metric_with_intervals_for_the_headline_two():
+def test_metric_rows_hold_every_metric_with_intervals_for_the_headline_three():
     y_true, y_pred, subjects = _clustered_case()
-    probabilities = np.full((len(y_true), K), 0.02)
-    probabilities[np.arange(len(y_true)), y_pred] = 0.88
-    emotions = [f"c{i}" for i in range(K)]
-    rows = {
-        r["metric"]: r
-        for r in metric_rows(
-            y_true,
-            probabilities,
-            subjects,
-            emotions,
-            bootstrap={"resamples": 50, "confidence": 0.95, "seed": 0},
-            ece_bins=10,
-        )
-    }
+    rows = _metric_rows_by_name(y_true, y_pred, subjects, confidence=0.88, resamples=50)
     assert rows["balanced_accuracy"]["value"] == pytest.approx(
         balanced_accuracy_score(y_true, y_pred)
     )
     low, high = rows["balanced_accuracy"]["ci_low"], rows["balanced_accuracy"]["ci_high"]
     assert low < rows["balanced_accuracy"]["value"] < high
     assert rows["macro_f1"]["ci_low"] < rows["macro_f1"]["ci_high"]
-    assert np.isnan(rows["accuracy"]["ci_low"])
+    # accuracy's interval from the same paired subject bootstrap (same seed, same resamples)
+    intervals = subject_bootstrap(
+        y_true, y_pred, subjects, K, resamples=50, confidence=0.95, seed=0
+    )
+    accuracy = rows["accuracy"]
+    assert (accuracy["ci_low"], accuracy["ci_high"]) == pytest.approx(intervals["accuracy"])
+    assert accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
+    assert accuracy["value"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert np.isnan(rows["ece"]["ci_low"]) and np.isnan(rows["n_images"]["ci_low"])
     assert rows["n_subjects"]["value"] == 12
     assert rows["recall:c0"]["value"] == pytest.approx(
         precision_recall_fscore_support(y_true, y_pred, labels=range(K), zero_division=0)[1][0]
     )
     assert rows["ece"]["value"] == pytest.approx(abs((y_true == y_pred).mean() - 0.88))
     assert len(rows) == 6 + 3 * K
+
+
+def test_a_class_absent_from_the_split_has_no_recall_and_does_not_count_in_the_means():
+    """c4 has no true example but is predicted, c6 is neither true nor predicted: their recall is
+    undefined (NaN, not 0); balanced accuracy and macro F1 stay sklearn's."""
+    y_true = np.array([0, 0, 1, 1, 2, 2, 3, 3, 5, 5])
+    y_pred = np.array([0, 4, 1, 1, 2, 0, 3, 4, 5, 5])
+    subjects = np.repeat(["a", "b", "c", "d", "e"], 2)
+    rows = {
+        name: row["value"]
+        for name, row in _metric_rows_by_name(
+            y_true, y_pred, subjects, confidence=0.94, resamples=20
+        ).items()
+    }
+    assert np.isnan(rows["recall:c4"]) and np.isnan(rows["recall:c6"])
+    assert rows["precision:c4"] == 0.0  # predicted twice, never right
+    assert np.isnan(rows["precision:c6"])  # never predicted
+    assert rows["f1:c4"] == 0.0 and np.isnan(rows["f1:c6"])
+    assert rows["recall:c0"] == 0.5 and rows["f1:c3"] == pytest.approx(2 / 3)
+    assert rows["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert rows["balanced_accuracy"] == pytest.approx(np.mean([0.5, 1, 0.5, 0.5, 1]))
+    assert rows["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", zero_division=0)
+    )
+    assert rows["accuracy"] == pytest.approx(0.7)
+
+
+def test_an_empty_matrix_scores_nan_without_warnings():
+    with np.errstate(all="raise"):
+        summary = summary_scores(np.zeros((K, K)))
+        scores = per_class_scores(np.zeros((2, K, K)))
+    assert all(np.isnan(float(v)) for v in summary.values())
+    assert np.isnan(scores["recall"]).all() and np.isnan(scores["f1"]).all()

@@ -127,3 +127,26 @@ def test_build_leaderboard_flags_and_recommends(tables, reporting):
     assert flagged.loc[("net", "baseline", "float32"), "pareto_latency"]
     assert flagged.loc[("net", "baseline", "int8"), "pareto_size"]
     assert not flagged.loc[("big", "keras", "float32"), "pareto_latency"]
+
+
+def test_undefined_per_class_scores_and_filled_accuracy_intervals_change_nothing(tables):
+    """evaluation's NaN per-class scores (a class absent from the split) and its accuracy interval
+    are not leaderboard columns: the leaderboard is the same with them."""
+    metrics = tables["evaluation_metrics"]
+    absent = metrics[metrics["metric"] == "recall:happy"].assign(metric="recall:fear")
+    accuracy = metrics[metrics["metric"] == "balanced_accuracy"].assign(
+        metric="accuracy", value=0.5, ci_low=0.4, ci_high=0.6
+    )
+    changed = dict(tables)
+    changed["evaluation_metrics"] = pd.concat(
+        [
+            metrics.assign(value=metrics["value"].where(metrics["metric"] != "recall:happy")),
+            absent.assign(value=np.nan),
+            accuracy,
+        ],
+        ignore_index=True,
+    )
+    board = _join(changed)
+    base = _join(tables).drop(columns=["test_accuracy", "val_accuracy"])
+    pd.testing.assert_frame_equal(board.drop(columns=["test_accuracy", "val_accuracy"]), base)
+    assert board["test_accuracy"].dropna().eq(0.5).all()

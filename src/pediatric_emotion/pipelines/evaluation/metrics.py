@@ -1,12 +1,17 @@
 """Classification metrics from labels and probabilities, in numpy only (no TensorFlow).
 
-Conventions follow scikit-learn's defaults, so the numbers can be checked against it:
+Conventions follow scikit-learn's, so the numbers can be checked against it:
 
-- balanced accuracy: mean recall over the classes that occur in ``y_true``
-  (``sklearn.metrics.balanced_accuracy_score``);
-- macro F1: mean F1 over the classes that occur in ``y_true`` or ``y_pred``
-  (``f1_score(average="macro")``), a class never predicted and never true is left out;
-- per-class precision / F1 are 0 where undefined (``zero_division=0``).
+- per-class precision, recall and F1 are NaN where undefined (0 / 0), as
+  ``precision_recall_fscore_support(zero_division=np.nan)``: the recall of a class with no true
+  example (absent from the split), the precision of a class never predicted, the F1 of a class
+  neither true nor predicted (a class predicted but never true has F1 0: all its predictions are
+  wrong);
+- balanced accuracy: mean recall over the classes that occur in ``y_true``, i.e. over the defined
+  recalls (``sklearn.metrics.balanced_accuracy_score``; an absent class neither counts as 0 nor
+  lowers the score);
+- macro F1: mean F1 over the classes that occur in ``y_true`` or ``y_pred``, i.e. over the defined
+  F1s (``f1_score(average="macro")``), a class never predicted and never true is left out.
 
 Confidence intervals are a cluster bootstrap: subjects (children) are drawn with replacement and
 carry all their images, because images of one child are not independent. Every resample is a
@@ -38,38 +43,46 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
     return flat.reshape(num_classes, num_classes)
 
 
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
+def _divide_or_nan(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, NaN where the denominator is 0 (undefined, not 0)."""
+    out = np.full(np.broadcast(numerator, denominator).shape, np.nan, dtype=np.float64)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
 
 
 def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class from confusion matrices [..., K, K]."""
+    """Precision, recall, F1 (NaN where undefined) and support per class from confusion matrices
+    [..., K, K]."""
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positive = np.diagonal(matrix, axis1=-2, axis2=-1)
     support = matrix.sum(axis=-1)
     predicted = matrix.sum(axis=-2)
     return {
-        "precision": _safe_divide(true_positive, predicted),
-        "recall": _safe_divide(true_positive, support),
-        "f1": _safe_divide(2 * true_positive, support + predicted),
+        "precision": _divide_or_nan(true_positive, predicted),
+        "recall": _divide_or_nan(true_positive, support),
+        "f1": _divide_or_nan(2 * true_positive, support + predicted),
         "support": support,
         "predicted": predicted,
     }
 
 
 def summary_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Balanced accuracy, macro F1 and accuracy of confusion matrices [..., K, K] (NaN if empty)."""
+    """Balanced accuracy (mean of the defined recalls), macro F1 (mean of the defined F1s) and
+    accuracy of confusion matrices [..., K, K]; NaN for an empty matrix."""
     scores = per_class_scores(matrix)
-    in_truth = scores["support"] > 0
-    in_either = in_truth | (scores["predicted"] > 0)
+    correct = np.diagonal(np.asarray(matrix, np.float64), axis1=-2, axis2=-1).sum(axis=-1)
+    return {
+        "balanced_accuracy": _nan_mean(scores["recall"]),
+        "macro_f1": _nan_mean(scores["f1"]),
+        "accuracy": _divide_or_nan(correct, scores["support"].sum(axis=-1)),
+    }
+
+
+def _nan_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the finite values; NaN where there are none (no warning)."""
+    defined = np.isfinite(values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        balanced = (scores["recall"] * in_truth).sum(axis=-1) / in_truth.sum(axis=-1)
-        macro_f1 = (scores["f1"] * in_either).sum(axis=-1) / in_either.sum(axis=-1)
-        total = scores["support"].sum(axis=-1)
-        accuracy = np.diagonal(np.asarray(matrix, float), axis1=-2, axis2=-1).sum(axis=-1) / total
-    return {"balanced_accuracy": balanced, "macro_f1": macro_f1, "accuracy": accuracy}
+        return np.where(defined, values, 0.0).sum(axis=-1) / defined.sum(axis=-1)
 
 
 def balanced_accuracy(y_true: Any, y_pred: Any, num_classes: int) -> float:
@@ -153,7 +166,10 @@ def metric_rows(
     bootstrap: dict[str, Any],
     ece_bins: int,
 ) -> list[dict[str, Any]]:
-    """Every metric of one model on one split, as rows (metric, value, ci_low, ci_high)."""
+    """Every metric of one model on one split, as rows (metric, value, ci_low, ci_high): the
+    counts, balanced accuracy, macro F1 and accuracy with their paired subject-bootstrap
+    intervals, ECE, and ``precision:``/``recall:``/``f1:<emotion>`` (NaN where undefined, e.g. the
+    recall of an emotion absent from the split)."""
     probs = np.asarray(probabilities, dtype=np.float64)
     true = np.asarray(y_true, dtype=np.int64)
     pred = probs.argmax(axis=1)
@@ -179,11 +195,9 @@ def metric_rows(
             "ci_high": nan,
         },
     ]
-    for name in ("balanced_accuracy", "macro_f1"):
+    for name in ("balanced_accuracy", "macro_f1", "accuracy"):
         low, high = intervals[name]
         rows.append({"metric": name, "value": float(summary[name]), "ci_low": low, "ci_high": high})
-    accuracy = float(summary["accuracy"])
-    rows.append({"metric": "accuracy", "value": accuracy, "ci_low": nan, "ci_high": nan})
     rows.append(
         {
             "metric": "ece",
