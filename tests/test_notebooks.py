@@ -63,7 +63,7 @@ def face_manifest(paths: list[str]) -> pd.DataFrame:
     table["face_score"] = 0.9
     table["image_width"] = table["image_height"] = pd.array([32] * len(table), dtype="Int64")
     table["phash"] = table["image_phash"] = [f"{index:064x}" for index in range(len(table))]
-    for column in ("image_path", "angle", "gaze", "session", "source_split"):
+    for column in ("image_path", "angle", "gaze", "session", "source_split", "crops_digest"):
         table[column] = None
     table = table[MANIFEST_COLUMNS]
     for column in [c for c in table if table[c].dtype.kind not in "fiu" and c != "emotion"]:

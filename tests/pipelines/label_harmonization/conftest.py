@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN
 from pediatric_emotion.pipelines.label_harmonization.cropping import CROP_COLUMNS
 from pediatric_emotion.pipelines.label_harmonization.sources import RECORD_COLUMNS
 
@@ -12,7 +13,7 @@ def make_records():
     def _make(rows: list[dict]) -> pd.DataFrame:
         full = []
         for number, row in enumerate(rows):
-            record = dict.fromkeys([*RECORD_COLUMNS, *CROP_COLUMNS])
+            record = dict.fromkeys([*RECORD_COLUMNS, *CROP_COLUMNS, DIGEST_COLUMN])
             record.update(
                 {
                     "record_id": f"r{number}",
@@ -29,6 +30,6 @@ def make_records():
             if record.get("subject_id") is None:
                 record["subject_id"] = f"{record['source']}:{record['record_id']}"
             full.append(record)
-        return pd.DataFrame(full, columns=[*RECORD_COLUMNS, *CROP_COLUMNS])
+        return pd.DataFrame(full, columns=[*RECORD_COLUMNS, *CROP_COLUMNS, DIGEST_COLUMN])
 
     return _make

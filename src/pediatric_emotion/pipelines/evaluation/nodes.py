@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pediatric_emotion.datasets import FileTree, TFLiteModel
+from pediatric_emotion.harmonized_crops import check_crops_match
 from pediatric_emotion.pipelines.evaluation.metrics import (
     confusion_matrix,
     metric_rows,
@@ -142,7 +143,10 @@ def select_evaluation_images(
 ) -> pd.DataFrame:
     """The images one cell is evaluated on: the test role, and the validation rows of the cell's
     training_examples (joined to the manifest for subject and metadata). Fails before any model
-    runs on a missing test set, an unknown emotion or a missing crop file."""
+    runs on a missing test set, an unknown emotion, a missing crop file or a crops folder of
+    another harmonization run."""
+    check_crops_match(face_manifest, face_crops.root, "face_manifest")
+    check_crops_match(examples, face_crops.root, "training_examples")
     splits = _splits(evaluation)
     keep = ["split", "image_id", "crop_path", "subject_id", "emotion", "label"]
     parts = []

@@ -18,6 +18,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, crops_digest
 from pediatric_emotion.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageTooLargeError,
@@ -190,9 +191,11 @@ def crop_faces(
 ) -> tuple[dict[str, bytes], pd.DataFrame]:
     """Crop the face of every usable record.
 
-    Returns the encoded crops (crop path -> bytes) and the records with the face box, crop path
-    and perceptual hash added; records that fail get ``unreadable_image``, ``image_too_large``
-    (over ``face_crop.max_image_pixels``, not decoded) or ``no_face_found``.
+    Returns the encoded crops (crop path -> bytes) and the records with the face box, crop path,
+    perceptual hash and the digest of all the crops (``crops_digest``: the run's mark, checked by
+    every reader of the crops folder, pediatric_emotion.harmonized_crops) added; records that
+    fail get ``unreadable_image``, ``image_too_large`` (over ``face_crop.max_image_pixels``, not
+    decoded) or ``no_face_found``.
     ``parallel`` (``workers``, ``chunk_size``, ``scheduler``): with more than one worker the
     records are cropped in chunks on Dask (pediatric_emotion.parallel); the result is the same.
     """
@@ -254,4 +257,5 @@ def crop_faces(
         records[column] = pd.to_numeric(records[column])
     for column in ("image_width", "image_height"):
         records[column] = pd.to_numeric(records[column]).astype("Int64")
+    records[DIGEST_COLUMN] = crops_digest(crops)
     return crops, records

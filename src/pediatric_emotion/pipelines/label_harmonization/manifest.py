@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, DIGEST_FILE, table_digest  # noqa: E402
 from pediatric_emotion.pipelines.label_harmonization.adapters.base import (  # noqa: E402
     METADATA_KEYS,
 )
@@ -42,6 +43,7 @@ MANIFEST_COLUMNS = [
     "image_phash",
     "image_path",
     *METADATA_KEYS,
+    DIGEST_COLUMN,  # the harmonization run's mark, also in the crops folder (harmonized_crops)
 ]
 
 
@@ -124,8 +126,14 @@ def _warn_none_kept(
 
 
 def select_crops(crops: Mapping[str, bytes], face_manifest: pd.DataFrame) -> dict[str, bytes]:
-    """The crops of the kept images only (the crops folder matches the manifest one to one)."""
-    return {path: crops[path] for path in face_manifest["crop_path"]}
+    """The crops of the kept images only (the crops folder matches the manifest one to one),
+    with the manifest's ``crops_digest`` in the file ``CROPS_DIGEST`` (the run's mark, which
+    every reader checks against its table: pediatric_emotion.harmonized_crops)."""
+    selected = {path: crops[path] for path in face_manifest["crop_path"]}
+    digest = table_digest(face_manifest, "face_manifest")
+    if digest is not None:
+        selected[DIGEST_FILE] = digest.encode("ascii")
+    return selected
 
 
 def plot_class_distribution(face_manifest: pd.DataFrame) -> plt.Figure:

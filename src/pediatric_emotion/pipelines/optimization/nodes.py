@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from pediatric_emotion.datasets import FileTree, TFLiteModel, embed_spec
+from pediatric_emotion.harmonized_crops import check_crops_match
 from pediatric_emotion.pipelines.training.nodes import cell_settings
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ def _cell(
     emotions: list[str],
     face_crop: Mapping[str, Any],
 ) -> _Cell:
+    name = f"{cell['architecture']}.{cell['variant']}"
+    check_crops_match(examples, face_crops.root, f"{name}.training_examples")
     return _Cell(
         architecture_name=cell["architecture"],
         variant_name=cell["variant"],

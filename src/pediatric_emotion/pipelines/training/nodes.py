@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pediatric_emotion.datasets import FileTree  # noqa: E402
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, check_crops_match  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def select_training_examples(
             "source": rows["source"].astype(str).to_numpy(),
         }
     )
+    if DIGEST_COLUMN in rows:  # the harmonization run's mark, checked against the crops folder
+        examples[DIGEST_COLUMN] = rows[DIGEST_COLUMN].astype(str).to_numpy()
     for split in ("train", "val"):
         if not (examples["split"] == split).any():
             raise ValueError(
@@ -113,14 +116,16 @@ def train_classifier(
     from pediatric_emotion.pipelines.training.keras_training import fit_classifier
 
     settings = cell_settings(training, architecture, variant)
-    logger.info("Training %s.%s", cell["architecture"], cell["variant"])
+    name = f"{cell['architecture']}.{cell['variant']}"
+    check_crops_match(examples, face_crops.root, f"{name}.training_examples")
+    logger.info("Training %s", name)
     model, history, summary = fit_classifier(
         examples,
         face_crops.root,
         architecture,
         settings,
         num_classes=len(emotions),
-        cell=f"{cell['architecture']}.{cell['variant']}",
+        cell=name,
     )
     return model, history, {**cell, **summary}
 
