@@ -58,6 +58,18 @@ def heavy_modules_after(code: str, cwd: Path) -> tuple[bool, bool]:
     return tensorflow == "True", litert == "True"
 
 
+def kedro_cli(args: list[str], cwd: Path) -> str:
+    """The ``kedro`` command of this environment with ``args``, run in ``cwd``; its stdout (the
+    test fails with its stderr when it exits non-zero)."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    kedro = os.path.join(os.path.dirname(sys.executable), "kedro")
+    result = subprocess.run(
+        [kedro, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def make_project_copy(destination: Path) -> Path:
     """Copy conf/base and pyproject.toml (not conf/local, not data) into ``destination``, with an
     empty src/ for Kedro's bootstrap (the installed package is the one that runs)."""

@@ -24,12 +24,12 @@ from pediatric_emotion.pipelines.label_harmonization.manifest import MANIFEST_CO
 from tests.conftest import PROJECT_ROOT, make_project_copy
 from tests.pipelines.evaluation.conftest import (  # noqa: F401  (fixtures reused here)
     EMOTIONS,
+    EVALUATION,
     crop_paths,
     crops_root,
     manifest,
     training_examples,
 )
-from tests.pipelines.evaluation.test_nodes import EVALUATION  # small bootstrap, small groups
 
 pytestmark = pytest.mark.slow  # a kernel per notebook, each loading the project: ~10 s apiece
 

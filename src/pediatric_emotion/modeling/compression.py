@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 # tens of thousands of ops (see per_channel_clustering): use the vectorized lookup.
 per_channel_clustering.install()
 
-TECHNIQUES: tuple[str, ...] = ("baseline", "pruned", "clustered", "qat", "pqat", "cqat", "pcqat")
 CENTROID_INITS: dict[str, Any] = {
     "kmeans_plus_plus": tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS,
     "linear": tfmot.clustering.keras.CentroidInitialization.LINEAR,

@@ -10,6 +10,33 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+EVALUATION = {
+    "splits": ["test", "val"],
+    "test_role": "test",
+    "bootstrap": {"resamples": 50, "confidence": 0.95, "seed": 0},
+    "ece_bins": 10,
+    "subgroups": {
+        "splits": ["test"],
+        "subset_a_agreement": 0.6,
+        "age_bands": [
+            {"label": "2-4", "min": 2, "max": 5},
+            {"label": "5-8", "min": 5, "max": 9},
+        ],
+        "columns": ["ethnicity", "sex", "mouth"],
+        "min_group_size": 5,
+    },
+    "run_label": "this run (demo data)",
+    "test_set_label": "CAFE-like demo set (synthetic)",
+    "published": {
+        "source": "study (real CAFE, real phone)",
+        "test_set": "CAFE (real)",
+        "results": [
+            {"model": "MobileNetV3-Large", "arch": "a", "variant": "v", "balanced_accuracy": 0.6521}
+        ],
+    },
+}
+"""The evaluation parameters of the tests: a small bootstrap, small groups."""
+
 EMOTIONS = ["neutral", "fear", "happy", "sad", "surprise", "anger", "disgust"]
 ARCHITECTURE = {"input_scale": 2 / 255, "input_offset": -1.0}
 SIZE = 32

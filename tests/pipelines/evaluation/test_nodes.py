@@ -19,34 +19,9 @@ from pediatric_emotion.pipelines.evaluation.nodes import (
 )
 from pediatric_emotion.pipelines.evaluation.subgroups import GAP_GROUP, group_labels
 from pediatric_emotion.pipelines.training.grid import load_project_parameters
-from tests.pipelines.evaluation.conftest import EMOTIONS, manifest, training_examples
+from tests.pipelines.evaluation.conftest import EMOTIONS, EVALUATION, manifest, training_examples
 
 PROJECT = Path(__file__).resolve().parents[3]
-EVALUATION = {
-    "splits": ["test", "val"],
-    "test_role": "test",
-    "bootstrap": {"resamples": 50, "confidence": 0.95, "seed": 0},
-    "ece_bins": 10,
-    "subgroups": {
-        "splits": ["test"],
-        "subset_a_agreement": 0.6,
-        "age_bands": [
-            {"label": "2-4", "min": 2, "max": 5},
-            {"label": "5-8", "min": 5, "max": 9},
-        ],
-        "columns": ["ethnicity", "sex", "mouth"],
-        "min_group_size": 5,
-    },
-    "run_label": "this run (demo data)",
-    "test_set_label": "CAFE-like demo set (synthetic)",
-    "published": {
-        "source": "study (real CAFE, real phone)",
-        "test_set": "CAFE (real)",
-        "results": [
-            {"model": "MobileNetV3-Large", "arch": "a", "variant": "v", "balanced_accuracy": 0.6521}
-        ],
-    },
-}
 CELL = {"architecture": "a", "variant": "v"}
 
 

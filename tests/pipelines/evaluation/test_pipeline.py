@@ -11,8 +11,8 @@ import yaml
 from pediatric_emotion.pipelines.evaluation.pipeline import CELL_OUTPUTS, create_pipeline
 from pediatric_emotion.pipelines.optimization.pipeline import configured_techniques, optimized_cells
 from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from tests.conftest import kedro_cli
 from tests.pipelines.evaluation.conftest import EMOTIONS, manifest, training_examples
-from tests.pipelines.training.test_pipeline import _kedro
 
 
 def test_every_cell_is_a_namespace_with_its_models(project_root, monkeypatch):
@@ -61,7 +61,7 @@ def test_every_cell_is_a_namespace_with_its_models(project_root, monkeypatch):
 
 @pytest.mark.slow
 def test_catalog_binds_every_evaluation_output_to_its_pattern(project_root):
-    stdout = _kedro(["catalog", "resolve-patterns", "-p", "evaluation"], project_root)
+    stdout = kedro_cli(["catalog", "resolve-patterns", "-p", "evaluation"], project_root)
     start = re.search(r"^[A-Za-z_][\w.]*:$", stdout, flags=re.MULTILINE)
     resolved = yaml.load(stdout[start.start() :], Loader=yaml.UnsafeLoader)  # our own CLI output
     for arch, variant in training_cells(load_project_parameters(project_root)):

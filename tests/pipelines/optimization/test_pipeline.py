@@ -16,7 +16,7 @@ from pediatric_emotion.pipelines.optimization.pipeline import (
     optimized_cells,
 )
 from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
-from tests.pipelines.training.test_pipeline import _kedro
+from tests.conftest import kedro_cli
 
 
 def test_every_cell_gets_every_technique_in_its_namespace(project_root, monkeypatch):
@@ -99,7 +99,7 @@ def test_summary_sizes_are_relative_to_the_cells_float32_baseline():
 
 @pytest.mark.slow
 def test_catalog_binds_every_optimization_output_to_its_pattern(project_root):
-    stdout = _kedro(["catalog", "resolve-patterns", "-p", "optimization"], project_root)
+    stdout = kedro_cli(["catalog", "resolve-patterns", "-p", "optimization"], project_root)
     start = re.search(r"^[A-Za-z_][\w.]*:$", stdout, flags=re.MULTILINE)
     resolved = yaml.load(stdout[start.start() :], Loader=yaml.UnsafeLoader)  # our own CLI output
     parameters = load_project_parameters(project_root)

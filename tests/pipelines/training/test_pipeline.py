@@ -1,29 +1,16 @@
 """The training grid as Kedro sees it: namespaces, parameter mapping, catalog patterns, and a new
 data copy added in conf alone."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
 from pediatric_emotion.pipelines.training.pipeline import create_pipeline
-from tests.conftest import make_project_copy
+from tests.conftest import kedro_cli, make_project_copy
 
 PER_CELL_OUTPUTS = ("model", "history", "learning_curve", "training_examples", "training_metrics")
-
-
-def _kedro(args, cwd):
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    kedro = os.path.join(os.path.dirname(sys.executable), "kedro")
-    result = subprocess.run(
-        [kedro, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=300, env=env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 def test_each_cell_is_one_namespace_with_its_own_parameters(project_root, monkeypatch):
@@ -55,7 +42,7 @@ def test_each_cell_is_one_namespace_with_its_own_parameters(project_root, monkey
 
 @pytest.mark.slow
 def test_catalog_binds_every_namespaced_dataset_to_its_pattern(project_root):
-    stdout = _kedro(["catalog", "resolve-patterns", "-p", "training"], project_root)
+    stdout = kedro_cli(["catalog", "resolve-patterns", "-p", "training"], project_root)
     start = re.search(r"^[A-Za-z_][\w.]*:$", stdout, flags=re.MULTILINE)
     resolved = yaml.load(stdout[start.start() :], Loader=yaml.UnsafeLoader)  # our own CLI output
     expected_files = {
@@ -100,7 +87,7 @@ def test_a_new_data_copy_needs_only_configuration(tmp_path):
             }
         )
     )
-    stdout = _kedro(["registry", "describe", "training"], root)
+    stdout = kedro_cli(["registry", "describe", "training"], root)
     assert "mobilenet_v2.children.train_classifier_node" in stdout
     assert "nasnet_mobile.children.train_classifier_node" in stdout
     assert stdout.count("train_classifier_node") == 15
