@@ -118,11 +118,17 @@ def catalog(tmp_path) -> DataCatalog:
     )
 
 
+def saved_table(folder, keep_default_na: bool = False) -> pd.DataFrame:
+    """The run timing table the hook saved through ``catalog(folder)`` (blank cells as "" unless
+    ``keep_default_na``)."""
+    return pd.read_csv(folder / "08_reporting" / "run_timing.csv", keep_default_na=keep_default_na)
+
+
 def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks"):
         run(pipeline(), catalog(tmp_path), NodeTimingHook())
 
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    table = saved_table(tmp_path)
     assert list(table.columns) == RUN_TIMING_COLUMNS
     assert table["node"].tolist() == ["mobilenet_v2.demo.nap", "second", "third"]
     assert table["namespace"].tolist() == ["mobilenet_v2.demo", "", ""]
@@ -142,7 +148,7 @@ def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
 
 def test_cpu_seconds_tell_a_busy_node_from_a_waiting_one(tmp_path):
     run(pipeline(second=spin_and_add_one), catalog(tmp_path), NodeTimingHook())
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv").set_index("node")
+    table = saved_table(tmp_path, keep_default_na=True).set_index("node")
     assert table.loc["mobilenet_v2.demo.nap", "cpu_seconds"] < 0.1
     assert table.loc["second", "cpu_seconds"] >= 0.3
     assert table.loc["second", "cpu_seconds"] <= table.loc["second", "seconds"] + 0.05
@@ -152,7 +158,7 @@ def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
     with pytest.raises(ValueError, match="bad input 2"):
         run(pipeline(second=fail), catalog(tmp_path), NodeTimingHook())
 
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    table = saved_table(tmp_path)
     assert table[["node", "status", "error"]].values.tolist() == [
         ["mobilenet_v2.demo.nap", "completed", ""],
         ["second", "failed", "ValueError"],
@@ -169,7 +175,7 @@ def test_ctrl_c_in_a_node_still_saves_the_table_and_the_interrupt_goes_on(
         with pytest.raises(KeyboardInterrupt):
             run(pipeline(second=press_ctrl_c), catalog(tmp_path), NodeTimingHook())
 
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    table = saved_table(tmp_path)
     assert table[["node", "status", "error"]].values.tolist() == [
         ["mobilenet_v2.demo.nap", "completed", ""],
         ["second", "interrupted", "KeyboardInterrupt"],
@@ -234,7 +240,7 @@ def test_a_node_whose_output_cannot_be_saved_is_marked_failed(tmp_path):
     data["c"] = FailingSave()
     with pytest.raises(Exception, match="disk full"):
         run(pipeline(), data, NodeTimingHook())
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv", keep_default_na=False)
+    table = saved_table(tmp_path)
     assert table["status"].tolist() == ["completed", "failed", "not_run"]
 
 
@@ -245,7 +251,7 @@ def test_the_hook_is_reused_across_runs_and_skips_a_catalog_without_the_entry(tm
         Pipeline([Node(add_one, "a", "z", name="only")]), DataCatalog({"a": MemoryDataset(1)}), hook
     )
     assert [row["node"] for row in hook.table(failed=False)] == ["only"]
-    table = pd.read_csv(tmp_path / "08_reporting" / "run_timing.csv")
+    table = saved_table(tmp_path, keep_default_na=True)
     assert len(table) == 3  # the first run's table, untouched by the second run
 
     broken = DataCatalog({"a": MemoryDataset(1), "run_timing": FailingSave()})
