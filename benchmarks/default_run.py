@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     os.chdir(PROJECT_ROOT)
     owners = pipeline_of_nodes()
-    from pediatric_emotion.pipelines.optimization.pipeline import configured_techniques
+    from pediatric_emotion.grid import configured_techniques
 
     print(summarize(pd.read_csv(args.timing), owners, configured_techniques()))
     return 0

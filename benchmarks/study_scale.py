@@ -51,7 +51,7 @@ def measure(name: str, image_size: int, batch_size: int, steps: int, eval_images
     from pediatric_emotion.modeling.architectures import build_classifier
     from pediatric_emotion.modeling.inputs import Preprocessing
     from pediatric_emotion.modeling.tflite_export import convert_to_tflite, tflite_spec
-    from pediatric_emotion.pipelines.evaluation.tflite_inference import tflite_probabilities
+    from pediatric_emotion.modeling.tflite_runner import tflite_probabilities
 
     architecture = architectures()[name]
     rng = np.random.default_rng(0)

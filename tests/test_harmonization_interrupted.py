@@ -128,7 +128,7 @@ def test_a_run_stopped_after_any_node_then_rerun_gives_the_uninterrupted_outputs
 
 def test_readers_refuse_a_manifest_whose_crops_are_from_another_run(earlier_run):
     from pediatric_emotion.datasets import FileTree
-    from pediatric_emotion.pipelines.evaluation.nodes import select_evaluation_images
+    from pediatric_emotion.pipelines.evaluation.selection import select_evaluation_images
     from pediatric_emotion.pipelines.training.nodes import select_training_examples
 
     harmonize(earlier_run, up_to="build_manifest_node")  # Ctrl-C before select_crops_node

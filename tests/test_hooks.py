@@ -125,7 +125,7 @@ def saved_table(folder, keep_default_na: bool = False) -> pd.DataFrame:
 
 
 def test_every_node_is_logged_and_the_table_saved(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks"):
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks.timing"):
         run(pipeline(), catalog(tmp_path), NodeTimingHook())
 
     table = saved_table(tmp_path)
@@ -171,7 +171,7 @@ def test_a_failed_run_still_saves_the_table_with_the_failed_node(tmp_path):
 def test_ctrl_c_in_a_node_still_saves_the_table_and_the_interrupt_goes_on(
     tmp_path, python_sigint, caplog
 ):
-    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks"):
+    with caplog.at_level(logging.INFO, logger="pediatric_emotion.hooks.timing"):
         with pytest.raises(KeyboardInterrupt):
             run(pipeline(second=press_ctrl_c), catalog(tmp_path), NodeTimingHook())
 
@@ -255,7 +255,7 @@ def test_the_hook_is_reused_across_runs_and_skips_a_catalog_without_the_entry(tm
     assert len(table) == 3  # the first run's table, untouched by the second run
 
     broken = DataCatalog({"a": MemoryDataset(1), "run_timing": FailingSave()})
-    with caplog.at_level(logging.WARNING, logger="pediatric_emotion.hooks"):
+    with caplog.at_level(logging.WARNING, logger="pediatric_emotion.hooks.timing"):
         run(pipeline(), broken, hook)  # a table that cannot be saved does not fail the run
     assert "Could not save the run timing table 'run_timing'" in caplog.text
 
@@ -289,7 +289,8 @@ def test_a_session_env_other_than_the_grids_is_refused_naming_the_fix(monkeypatc
 def test_memory_held_by_a_finished_nodes_cycles_is_given_back():
     import gc
 
-    from pediatric_emotion.hooks import ReleaseMemoryHook, _resident_gib
+    from pediatric_emotion.hooks import ReleaseMemoryHook
+    from pediatric_emotion.hooks.memory import _resident_gib
     from pediatric_emotion.settings import HOOKS
 
     assert any(isinstance(hook, ReleaseMemoryHook) for hook in HOOKS)
@@ -326,7 +327,8 @@ def test_full_collections_run_only_after_the_process_grew():
 
     import tf_keras as keras
 
-    from pediatric_emotion.hooks import ReleaseMemoryHook, _resident_gib
+    from pediatric_emotion.hooks import ReleaseMemoryHook
+    from pediatric_emotion.hooks.memory import _resident_gib
 
     if _resident_gib() is None:
         pytest.skip("no /proc/self/statm here")

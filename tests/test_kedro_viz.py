@@ -14,8 +14,8 @@ import pytest
 import yaml
 from kedro.framework.project import configure_project
 
+from pediatric_emotion.grid import load_project_parameters, training_cells
 from pediatric_emotion.pipeline_registry import register_pipelines
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
 from tests.conftest import make_project_copy
 
 pytestmark = pytest.mark.slow  # loads the project and TensorFlow's dataset classes: ~20 s

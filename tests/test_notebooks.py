@@ -19,7 +19,9 @@ import yaml
 from nbclient import NotebookClient
 
 from pediatric_emotion.datasets import FileTree
-from pediatric_emotion.pipelines.evaluation.nodes import evaluate_cell, select_evaluation_images
+from pediatric_emotion.grid import FILE_COLUMNS
+from pediatric_emotion.pipelines.evaluation.nodes import evaluate_cell
+from pediatric_emotion.pipelines.evaluation.selection import select_evaluation_images
 from pediatric_emotion.pipelines.label_harmonization.manifest import MANIFEST_COLUMNS
 from tests.conftest import PROJECT_ROOT, make_project_copy
 from tests.pipelines.evaluation.conftest import (  # noqa: F401  (fixtures reused here)
@@ -92,9 +94,8 @@ def predictions(images: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
 
 def leaderboard(metrics: pd.DataFrame) -> pd.DataFrame:
     """The agreed leaderboard columns, filled from the metrics and made-up sizes and latencies."""
-    key = ["arch", "variant", "technique", "quantization"]
     wide = metrics[metrics["metric"].isin(["balanced_accuracy", "macro_f1"])].pivot_table(
-        index=key, columns=["split", "metric"], values=["value", "ci_low", "ci_high"]
+        index=FILE_COLUMNS, columns=["split", "metric"], values=["value", "ci_low", "ci_high"]
     )
     rows = []
     for position, ((arch, variant, technique, quantization), row) in enumerate(wide.iterrows()):
@@ -102,7 +103,7 @@ def leaderboard(metrics: pd.DataFrame) -> pd.DataFrame:
         size = 4_000_000 // (4 if quantization == "int8" else 1) // (2 if arch.endswith("2") else 1)
         rows.append(
             {
-                "arch": arch,
+                "architecture": arch,
                 "variant": variant,
                 "technique": technique,
                 "quantization": quantization,
@@ -289,7 +290,7 @@ def test_every_notebook_runs_on_a_small_run(notebook_project, monkeypatch):
     assert images(books["02_model_comparison.ipynb"]) == 3  # vs latency, vs size, per cell
 
     errors = outputs(books["03_error_analysis.ipynb"])
-    chosen = " ".join(best[["arch", "variant", "technique", "quantization"]])
+    chosen = " ".join(best[FILE_COLUMNS])
     assert f"model: {chosen}, split: test" in errors  # the recommended file by default
     subgroups = tables["subgroup_metrics"]
     gaps = subgroups[subgroups["group"].str.startswith("gap")].dropna(subset=["value"])

@@ -90,7 +90,7 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def test_demo_face_is_cropped_as_in_training_and_classified(
     model_path, tiny_models, demo_face, tmp_path
 ):
-    from pediatric_emotion.pipelines.evaluation.tflite_inference import tflite_probabilities
+    from pediatric_emotion.modeling.tflite_runner import tflite_probabilities
     from pediatric_emotion.pipelines.label_harmonization.cropping import crop_faces
 
     image, drawn_box = demo_face
@@ -324,13 +324,11 @@ def test_odd_file_names_and_oversized_pictures_keep_both_outputs(monkeypatch, tm
     predictions.csv and .json are both written (no TensorFlow: a stand-in model, no face)."""
     import os
 
-    from pediatric_emotion import predict as predict_module
+    from pediatric_emotion.predict import Model, cli
 
     labels = ["happy", "sad"]
-    model = predict_module.Model(
-        tmp_path / "m.tflite", b"", {"quantization": "int8"}, labels, 32, 0.2
-    )
-    monkeypatch.setattr(predict_module, "load_model", lambda path: model)
+    model = Model(tmp_path / "m.tflite", b"", {"quantization": "int8"}, labels, 32, 0.2)
+    monkeypatch.setattr(cli, "load_model", lambda path: model)  # where predict() looks it up
     folder = tmp_path / "pictures"
     folder.mkdir()
     blank = np.full((30, 30, 3), 128, np.uint8)

@@ -75,3 +75,9 @@ def check_crops_match(rows: pd.DataFrame, crops_root: str | Path, what: str) -> 
         "--pipelines=label_harmonization`, then what reads its outputs (training: models trained "
         "on other crops are stale too)"
     )
+
+
+def crop_paths(crops_root: str | Path, rows: pd.DataFrame) -> list[str]:
+    """The files of ``rows``' ``crop_path`` column (relative to the crops folder) under
+    ``crops_root``, in row order."""
+    return [str(Path(crops_root) / str(path)) for path in rows["crop_path"]]

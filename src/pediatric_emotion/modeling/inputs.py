@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf  # after pediatric_emotion/__init__ (the parent package) set Keras 2
+
+from pediatric_emotion.harmonized_crops import crop_paths
 
 logger = logging.getLogger(__name__)
 
@@ -371,6 +374,70 @@ def make_dataset(
         cache,
     )
     return dataset.prefetch(_AUTOTUNE)
+
+
+def crop_stream(
+    rows: pd.DataFrame,
+    crops_root: str | Path,
+    *,
+    architecture: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    num_classes: int,
+    training: bool,
+    cache: str | None,
+    batch_size: int | None = None,
+) -> tf.data.Dataset:
+    """One cell's batches of the face crops of ``rows`` (``crop_path`` under ``crops_root``):
+    the one input stream of training, fine-tuning, calibration and evaluation.
+
+    ``training``: ``(images, labels)`` from the ``label`` column, shuffled, augmented and class
+    balanced as the cell's ``settings`` (training settings with its overrides) say; else images
+    alone in row order. Preprocessed for ``architecture`` at ``settings["image_size"]``; batches of
+    ``batch_size`` (default the settings' ``batch_size``)."""
+    return make_dataset(
+        crop_paths(crops_root, rows),
+        rows["label"].to_numpy() if training else None,
+        preprocessing=Preprocessing.from_config(architecture, int(settings["image_size"])),
+        batch_size=int(batch_size or settings["batch_size"]),
+        training=training,
+        augmentation=settings.get("augmentation") if training else None,
+        class_balance=str(settings.get("class_balance", "none")) if training else "none",
+        num_classes=num_classes,
+        seed=int(settings.get("seed", 0)),
+        cache=cache,
+    )
+
+
+def training_batches(
+    train: pd.DataFrame,
+    crops_root: str | Path,
+    *,
+    architecture: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    num_classes: int,
+    max_steps_per_epoch: int | None = None,
+) -> tuple[tf.data.Dataset, int, dict[int, float] | None]:
+    """What ``model.fit`` takes for the ``train`` rows: the never-ending, reshuffled, augmented
+    stream (``crop_stream``), the batches of one epoch (one pass, capped at
+    ``max_steps_per_epoch``) and the class weights where ``class_balance`` is ``weights``."""
+    data = crop_stream(
+        train,
+        crops_root,
+        architecture=architecture,
+        settings=settings,
+        num_classes=num_classes,
+        training=True,
+        cache=settings.get("cache"),
+    ).repeat()  # each epoch is `steps` batches of one reshuffled stream
+    steps = steps_per_epoch(len(train), int(settings["batch_size"]))
+    if max_steps_per_epoch:
+        steps = min(steps, int(max_steps_per_epoch))
+    weights = (
+        class_weights(train["label"].to_numpy(), num_classes)
+        if str(settings.get("class_balance", "none")) == "weights"
+        else None
+    )
+    return data, steps, weights
 
 
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:

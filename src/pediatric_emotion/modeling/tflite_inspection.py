@@ -310,9 +310,9 @@ def _io_detail(detail: dict[str, Any]) -> dict[str, Any]:
 def input_output_details(content: bytes) -> dict[str, dict[str, Any]]:
     """Shape, dtype and quantization (0.0 / 0 when unquantized) of the single input and output,
     as the LiteRT interpreter reports them."""
-    from ai_edge_litert.interpreter import Interpreter
+    from pediatric_emotion.modeling.tflite_runner import litert_interpreter
 
-    interpreter = Interpreter(model_content=bytes(content))
+    interpreter = litert_interpreter(content)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
         raise ValueError(f"expected one input and one output, got {len(inputs)} and {len(outputs)}")

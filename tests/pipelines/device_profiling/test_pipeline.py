@@ -10,11 +10,10 @@ import pytest
 import yaml
 from kedro.framework.project import configure_project
 
+from pediatric_emotion.grid import configured_techniques, load_project_parameters, optimized_cells
 from pediatric_emotion.pipeline_registry import register_pipelines
 from pediatric_emotion.pipelines.device_profiling.nodes import PROFILING_COLUMNS
 from pediatric_emotion.pipelines.device_profiling.pipeline import create_pipeline
-from pediatric_emotion.pipelines.optimization.pipeline import configured_techniques, optimized_cells
-from pediatric_emotion.pipelines.training.grid import load_project_parameters
 from tests.pipelines.device_profiling.conftest import SERIAL
 
 
@@ -99,7 +98,7 @@ def test_whole_runs_on_the_phone_and_on_the_host(kedro_project, fake_adb, tiny_t
 
     results = pd.read_csv(root / "data/08_reporting/profiling_results.csv")
     assert list(results.columns) == PROFILING_COLUMNS
-    assert results[["arch", "variant", "technique"]].drop_duplicates().values.tolist() == [
+    assert results[["architecture", "variant", "technique"]].drop_duplicates().values.tolist() == [
         ["tiny", "demo", "baseline"]
     ]
     assert results["quantization"].tolist() == ["float32", "int8"]

@@ -27,13 +27,6 @@ EVALUATION = {
     },
     "run_label": "this run (demo data)",
     "test_set_label": "CAFE-like demo set (synthetic)",
-    "published": {
-        "source": "study (real CAFE, real phone)",
-        "test_set": "CAFE (real)",
-        "results": [
-            {"model": "MobileNetV3-Large", "arch": "a", "variant": "v", "balanced_accuracy": 0.6521}
-        ],
-    },
 }
 """The evaluation parameters of the tests: a small bootstrap, small groups."""
 

@@ -1,24 +1,19 @@
 """The evaluation nodes on hand-made tables: image selection and its errors, subgroups and their
-gaps, one cell's tables (against scikit-learn), the published comparison's labelling."""
+gaps, one cell's tables (against scikit-learn), the run labels."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from pediatric_emotion.datasets import FileTree
-from pediatric_emotion.pipelines.evaluation.nodes import (
-    METRIC_COLUMNS,
-    compare_with_published,
-    evaluate_cell,
-    select_evaluation_images,
-)
+from pediatric_emotion.grid import CELL_COLUMNS, load_project_parameters
+from pediatric_emotion.pipelines.evaluation.nodes import METRIC_COLUMNS, evaluate_cell
+from pediatric_emotion.pipelines.evaluation.selection import select_evaluation_images
 from pediatric_emotion.pipelines.evaluation.subgroups import GAP_GROUP, group_labels
-from pediatric_emotion.pipelines.training.grid import load_project_parameters
 from tests.pipelines.evaluation.conftest import EMOTIONS, EVALUATION, manifest, training_examples
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -112,6 +107,8 @@ def test_one_cell_tables_agree_with_scikit_learn(images):
         baseline_predictions=_predictions(images, "baseline", "int8", int8),
     )
     assert list(metrics.columns) == METRIC_COLUMNS
+    for table in (metrics, subgroups, compression, confusion):  # each names the cell alike
+        assert table[CELL_COLUMNS].drop_duplicates().values.tolist() == [["a", "v"]]
     test = images["split"].to_numpy() == "test"
     for technique, predicted in (("keras", keras), ("baseline", int8)):
         rows = metrics[(metrics["technique"] == technique) & (metrics["split"] == "test")]
@@ -167,41 +164,6 @@ def test_one_cell_tables_agree_with_scikit_learn(images):
     small = subgroups[(subgroups["technique"] == "keras") & (subgroups["n_images"] < 5)]
     assert set(small["group"]) == {"not Subset A"}  # agreement 0.40-0.55: 4 images
     assert set(small["metric"]) == {"n_images"}
-
-
-def test_published_numbers_are_labelled_as_the_studys_and_ours_as_this_run(images):
-    labels = images["label"].to_numpy()
-    metrics, subgroups, *_ = evaluate_cell(
-        images=images,
-        evaluation=EVALUATION,
-        emotions=EMOTIONS,
-        cell=CELL,
-        keras_predictions=_predictions(images, "keras", "float32", labels),
-    )
-    table = compare_with_published(metrics, subgroups, EVALUATION)
-    study = table[table["source"] == "study (real CAFE, real phone)"]
-    ours = table[table["source"] == "this run (demo data)"]
-    assert len(study) + len(ours) == len(table)
-    assert study[["metric", "value"]].values.tolist() == [["balanced_accuracy", 0.6521]]
-    assert set(ours["metric"]) >= {"balanced_accuracy", "macro_f1", "subset_a_balanced_accuracy"}
-    assert (ours["test_set"] == "CAFE-like demo set (synthetic)").all()
-    assert ours.loc[ours["metric"] == "balanced_accuracy", "value"].item() == 1.0
-    with pytest.raises(ValueError, match="run_label"):
-        compare_with_published(
-            metrics, subgroups, {**EVALUATION, "run_label": "study (real CAFE, real phone)"}
-        )
-
-
-def test_conf_holds_the_studys_headline_numbers():
-    conf = yaml.safe_load((PROJECT / "conf/base/parameters_evaluation.yml").read_text())
-    published = conf["evaluation"]["published"]
-    assert published["source"] == "study (real CAFE, real phone)"
-    rows = {(r["model"], r["copy"]): r for r in published["results"]}
-    headline = rows[("MobileNetV3-Large", "public + GuessWhat")]
-    assert (headline["balanced_accuracy"], headline["macro_f1"]) == (0.6521, 0.6450)
-    assert headline["moto_g6_latency_ms"] == 90
-    assert rows[("MobileNetV2", "all")]["balanced_accuracy"] == 0.6511
-    assert rows[("MobileNetV3-Large", "children only")]["macro_f1"] == 0.6029
 
 
 def test_run_labels_come_from_globals_and_an_environment_overrides_them(monkeypatch):

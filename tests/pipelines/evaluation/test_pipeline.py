@@ -8,9 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from pediatric_emotion.grid import (
+    configured_techniques,
+    load_project_parameters,
+    optimized_cells,
+    training_cells,
+)
 from pediatric_emotion.pipelines.evaluation.pipeline import CELL_OUTPUTS, create_pipeline
-from pediatric_emotion.pipelines.optimization.pipeline import configured_techniques, optimized_cells
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
 from tests.conftest import kedro_cli
 from tests.pipelines.evaluation.conftest import EMOTIONS, manifest, training_examples
 
@@ -50,11 +54,12 @@ def test_every_cell_is_a_namespace_with_its_models(project_root, monkeypatch):
     assert optimized  # the default optimizes some cells, so TFLite files are evaluated
     summary = pipeline.filter(node_names=["summarize_evaluation_metrics_node"]).nodes[0]
     assert summary.inputs == [f"{a}.{v}.evaluation_metrics" for a, v in cells] + ["peer_metrics"]
-    # the grid's tables are consumed by the comparison; the rest is what the run leaves
+    # the grid's tables and the plots (the study's numbers are reporting's)
     assert pipeline.outputs() == {
+        "evaluation_metrics",
+        "subgroup_metrics",
         "compression_cost",
         "confusion_matrices",
-        "published_comparison",
         *(f"{a}.{v}.evaluation_confusion_plots" for a, v in cells),
     }
 
@@ -82,7 +87,6 @@ def test_catalog_binds_every_evaluation_output_to_its_pattern(project_root):
     for table in ("evaluation_metrics", "subgroup_metrics", "compression_cost"):
         assert explicit[table]["filepath"] == f"data/08_reporting/{table}.csv"
         assert explicit[table]["type"] == "pediatric_emotion.datasets.AtomicCSVDataset"
-    assert explicit["published_comparison"]["filepath"].startswith("data/08_reporting/")
 
 
 @pytest.mark.slow
@@ -140,7 +144,7 @@ def test_a_whole_run_scores_every_model_and_file(
         for t, q in [("keras", "float32"), ("baseline", "float32"), ("baseline", "int8")]
         for s in ("test", "val")
     }
-    assert set(metrics["arch"]) == {"tiny"}
+    assert set(metrics["architecture"]) == {"tiny"}
     headline = metrics[metrics["metric"] == "balanced_accuracy"]
     assert headline[["ci_low", "ci_high"]].notna().all().all()
     subgroups = pd.read_csv(reports / "subgroup_metrics.csv")
@@ -149,9 +153,7 @@ def test_a_whole_run_scores_every_model_and_file(
     float32 = cost[cost["quantization"] == "float32"]
     assert (float32["agreement_with_keras"] == 1.0).all()
     assert len(cost) == 4
-    comparison = pd.read_csv(reports / "published_comparison.csv")
-    assert set(comparison["source"]) == {"study (real CAFE, real phone)", "this run (demo data)"}
-    assert (comparison.loc[comparison["source"] == "this run (demo data)", "arch"] == "tiny").all()
+    assert not (reports / "published_comparison.csv").exists()  # the reporting pipeline's
     plots = sorted(p.relative_to(reports) for p in (reports / "evaluation").rglob("*.png"))
     assert [str(p) for p in plots] == [
         f"evaluation/tiny.demo/{s}/{m}.png"

@@ -4,7 +4,7 @@ a batch that does not divide the images, and a graph that refuses another batch 
 import numpy as np
 import pytest
 
-from pediatric_emotion.pipelines.evaluation.tflite_inference import (
+from pediatric_emotion.modeling.tflite_runner import (
     InputRecipe,
     tflite_probabilities,
 )

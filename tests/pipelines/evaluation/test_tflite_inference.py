@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from pediatric_emotion.datasets import FileTree
-from pediatric_emotion.pipelines.evaluation.nodes import predict_keras, predict_tflite
-from pediatric_emotion.pipelines.evaluation.peers import available_peers, peer_scores
-from pediatric_emotion.pipelines.evaluation.tflite_inference import (
+from pediatric_emotion.modeling.tflite_runner import (
     InputRecipe,
     dequantize_output,
     tflite_probabilities,
 )
+from pediatric_emotion.pipelines.evaluation.peers import available_peers, peer_scores
+from pediatric_emotion.pipelines.evaluation.prediction import predict_keras, predict_tflite
 from tests.pipelines.evaluation.conftest import ARCHITECTURE, EMOTIONS, SIZE
 
 CELL = {"architecture": "tiny", "variant": "demo"}

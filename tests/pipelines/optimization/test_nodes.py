@@ -15,9 +15,10 @@ import tf_keras as keras
 from PIL import Image
 
 from pediatric_emotion.datasets.models import NoModel
+from pediatric_emotion.grid import TECHNIQUES
 from pediatric_emotion.modeling import compression, tflite_export
 from pediatric_emotion.modeling.architectures import build_classifier
-from pediatric_emotion.pipelines.optimization import nodes
+from pediatric_emotion.pipelines.optimization import nodes, techniques
 
 EMOTIONS = ["neutral", "fear", "happy", "sad", "surprise", "anger", "disgust"]
 ARCHITECTURE = {
@@ -68,7 +69,9 @@ def mixed_model() -> keras.Model:
 
 
 def test_a_mixed_precision_model_gets_its_baseline_files(mixed_model, inputs):
-    files, rows = nodes.export_baseline(model=mixed_model, cell=CELL, **inputs)
+    files, rows = techniques.export_baseline(
+        model=mixed_model, cell=CELL, technique="baseline", **inputs
+    )
     assert [(r["quantization"], r["status"]) for r in rows] == [("float32", "ok"), ("int8", "ok")]
     assert sorted(files) == ["float32", "int8"]
     assert files["float32"].spec["input"]["dtype"] == "float32"
@@ -83,7 +86,9 @@ def test_a_conversion_error_is_a_failure_named_without_the_interpreters_paths(
         )
 
     monkeypatch.setattr(tflite_export, "convert_to_tflite", broken)
-    files, rows = nodes.export_baseline(model=mixed_model, cell=CELL, **inputs)
+    files, rows = techniques.export_baseline(
+        model=mixed_model, cell=CELL, technique="baseline", **inputs
+    )
     assert files == {}
     assert {r["status"] for r in rows} == {"failed"}
     reason = rows[0]["reason"]
@@ -92,11 +97,13 @@ def test_a_conversion_error_is_a_failure_named_without_the_interpreters_paths(
 
 
 def test_a_fine_tuning_error_is_a_failure_and_leaves_no_model(mixed_model, inputs, monkeypatch):
-    def broken(self, model, callbacks=None):
+    def broken(context, model, callbacks=None):
         raise FloatingPointError("loss became NaN")
 
-    monkeypatch.setattr(nodes._Cell, "fine_tune", broken)
-    model, files, rows = nodes.prune_classifier(model=mixed_model, cell=CELL, **inputs)
+    monkeypatch.setattr(techniques, "fine_tune", broken)
+    model, files, rows = techniques.prune_classifier(
+        model=mixed_model, cell=CELL, technique="pruned", **inputs
+    )
     assert isinstance(model, NoModel) and files == {}
     assert [(r["technique"], r["quantization"], r["status"], r["reason"]) for r in rows] == [
         ("pruned", "int8", "failed", "fine-tuning: FloatingPointError: loss became NaN")
@@ -108,14 +115,16 @@ def test_tfmots_refusal_of_a_layer_is_unsupported(mixed_model, inputs, monkeypat
         raise ValueError("Layer <class 'MyLayer'> is not supported.")
 
     monkeypatch.setattr(compression, "pruning_wrapped", refuse)
-    model, _, rows = nodes.prune_classifier(model=mixed_model, cell=CELL, **inputs)
+    model, _, rows = techniques.prune_classifier(
+        model=mixed_model, cell=CELL, technique="pruned", **inputs
+    )
     assert isinstance(model, NoModel)
     assert [r["status"] for r in rows] == ["unsupported"]
     assert rows[0]["reason"] == "wrapping: ValueError: Layer <class 'MyLayer'> is not supported."
 
 
 def test_a_technique_without_its_start_model_is_skipped(inputs):
-    files, rows = nodes.train_quantization_aware(
+    files, rows = techniques.train_quantization_aware(
         model=None, cell=CELL, technique="pqat", **{**inputs, "optimization": {
             **inputs["optimization"], "quantizations": {"pqat": ["int8"]}}}
     )  # fmt: skip
@@ -139,3 +148,58 @@ def test_the_summary_keeps_each_status(caplog):
         "pqat": "skipped",
     }
     assert "1 file(s) failed" in caplog.text and "a.v pruned int8" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def chain_inputs(inputs) -> dict:
+    """The tiny cell with every registered technique writing int8, four clusters, and pruning
+    reaching its target on the one fine-tuning step."""
+    return {
+        **inputs,
+        "optimization": {
+            **inputs["optimization"],
+            "quantizations": {name: ["int8"] for name in TECHNIQUES},
+            "clustering": {"clusters": 4},
+            "pruning": {"sparsity": 0.5, "frequency": 1, "end_fraction": 1.0},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def kept_models(chain_inputs) -> dict:
+    """The float model, and the models ``pruned`` and ``clustered`` keep for the techniques
+    that start from them, with their rows: each made once through its registry row."""
+    kept = {"model": build_classifier(ARCHITECTURE, image_size=32, num_classes=7)}
+    for name in ("pruned", "clustered"):
+        model, files, rows = TECHNIQUES[name].function()(
+            model=kept["model"], cell=CELL, technique=name, **chain_inputs
+        )
+        kept[f"{name}_model"], kept[name] = model, (files, rows)
+    return kept
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_every_registered_technique_makes_what_it_promises(name, kept_models, chain_inputs):
+    """Each technique on the tiny cell, started from the model its row names: an ok int8 file
+    whose weights show what the technique keeps (zeros of pruning, clusters of clustering)."""
+    row = TECHNIQUES[name]
+    if name in ("pruned", "clustered"):
+        files, rows = kept_models[name]
+        assert not isinstance(kept_models[f"{name}_model"], NoModel)
+    else:
+        start = kept_models["model" if row.starts_from is None else f"{row.starts_from}_model"]
+        files, rows = row.function()(model=start, cell=CELL, technique=name, **chain_inputs)
+    assert [(r["technique"], r["quantization"], r["status"]) for r in rows] == [
+        (name, "int8", "ok")
+    ]
+    assert list(files) == ["int8"] and files["int8"].spec["input"]["dtype"] == "int8"
+    sparse = name == "pruned" or (row.preserves or "").startswith("sparsity")
+    clustered = name == "clustered" or "clusters" in (row.preserves or "")
+    if sparse:
+        assert rows[0]["sparsity"] >= 0.45, rows[0]
+    else:
+        assert rows[0]["sparsity"] < 0.2, rows[0]
+    if clustered:
+        assert rows[0]["max_unique_per_channel"] <= 4, rows[0]
+    else:
+        assert rows[0]["max_unique_per_channel"] > 4, rows[0]

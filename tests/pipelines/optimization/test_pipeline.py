@@ -7,15 +7,16 @@ import pandas as pd
 import pytest
 import yaml
 
+from pediatric_emotion.grid import (
+    TECHNIQUES,
+    configured_techniques,
+    load_project_parameters,
+    optimized_cells,
+    training_cells,
+)
 from pediatric_emotion.modeling.tflite_export import QUANTIZATIONS
 from pediatric_emotion.pipelines.optimization.nodes import SUMMARY_COLUMNS, summarize_optimization
-from pediatric_emotion.pipelines.optimization.pipeline import (
-    STARTS_FROM,
-    configured_techniques,
-    create_pipeline,
-    optimized_cells,
-)
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from pediatric_emotion.pipelines.optimization.pipeline import create_pipeline
 from tests.conftest import kedro_cli
 
 
@@ -24,12 +25,12 @@ def test_every_cell_gets_every_technique_in_its_namespace(project_root, monkeypa
     parameters = load_project_parameters(project_root)
     pipeline = create_pipeline()
     techniques = configured_techniques(parameters)
-    assert techniques == list(STARTS_FROM)  # the default runs all seven
+    assert techniques == list(TECHNIQUES)  # the default runs all seven
     for arch, variant in optimized_cells(parameters):
         namespace = f"{arch}.{variant}"
         for technique in techniques:
             node = pipeline.filter(node_names=[f"{namespace}.{technique}_node"]).nodes[0]
-            source = STARTS_FROM[technique]
+            source = TECHNIQUES[technique].starts_from
             model = f"{namespace}.model" if source is None else f"{namespace}.{source}_model"
             assert node.inputs[0] == model
             assert f"{namespace}.training_examples" in node.inputs

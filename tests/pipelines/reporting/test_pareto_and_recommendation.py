@@ -24,7 +24,7 @@ def _files(points):
     return pd.DataFrame(
         [
             {
-                "arch": name,
+                "architecture": name,
                 "variant": "demo",
                 "technique": "baseline",
                 "quantization": "int8",
@@ -62,7 +62,7 @@ def test_flags_only_tflite_files_with_both_values():
         [_files(POINTS), _files([("k", 0.99, np.nan, np.nan)]).assign(technique="keras")],
         ignore_index=True,
     )
-    flagged = flag_pareto(board, "test").set_index("arch")
+    flagged = flag_pareto(board, "test").set_index("architecture")
     assert flagged["pareto_latency"].to_dict() == {
         "a": True,
         "b": True,
@@ -85,7 +85,7 @@ def test_recommends_the_most_accurate_file_within_budget(reporting):
     settings = {**reporting, "latency_budget_ms": 100, "min_balanced_accuracy": 0.5}
     result = recommend(_files(POINTS), settings)
     assert result["status"] == "recommended"
-    assert result["recommended"]["arch"] == "b"
+    assert result["recommended"]["architecture"] == "b"
     assert result["recommended"]["test_balanced_accuracy_ci_low"] == pytest.approx(0.45)
     assert result["counts"] == {
         "files": 5,

@@ -19,8 +19,8 @@ INPUT_FILES = {
     "profiling_results": "data/08_reporting/profiling_results.csv",
     "subgroup_metrics": "data/08_reporting/subgroup_metrics.csv",
     "confusion_matrices": "data/08_reporting/evaluation/confusion_matrices.csv",
-    "published_comparison": "data/08_reporting/published_comparison.csv",
 }
+PUBLISHED_FILE = "data/08_reporting/published_comparison.csv"
 
 
 def test_reporting_is_registered_and_in_the_default_run(project_root):
@@ -28,6 +28,7 @@ def test_reporting_is_registered_and_in_the_default_run(project_root):
     pipelines = register_pipelines()
     reporting = pipelines["reporting"]
     assert {node.name for node in reporting.nodes} == {
+        "compare_with_published_node",
         "build_leaderboard_node",
         "plot_pareto_fronts_node",
         "write_model_cards_node",
@@ -41,20 +42,24 @@ def test_reporting_is_registered_and_in_the_default_run(project_root):
         "params:reporting",
         "params:variants",
         "params:emotions",
+        "params:evaluation",  # the study's numbers and this run's labels
     }
+    assert "published_comparison" in reporting.all_outputs()
     # every input is an output of the pipeline that makes it
     made = set().union(*(p.all_outputs() for n, p in pipelines.items() if n != "reporting"))
     assert set(INPUT_FILES) <= made
     catalog = {}
     for path in (project_root / "conf/base").glob("catalog*.yml"):
         catalog.update(yaml.safe_load(path.read_text()))
-    for name, path in INPUT_FILES.items():
+    for name, path in {**INPUT_FILES, "published_comparison": PUBLISHED_FILE}.items():
         assert catalog[name]["filepath"] == path
 
 
 def test_a_whole_run_on_a_tiny_project(kedro_project, caplog):
     root = kedro_project.root
     for name, table in make_tables().items():
+        if name not in INPUT_FILES:
+            continue  # made by the run
         path = root / INPUT_FILES[name]
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
@@ -70,6 +75,10 @@ def test_a_whole_run_on_a_tiny_project(kedro_project, caplog):
     assert chosen["status"] == "recommended"
     assert chosen["recommended"]["tflite_path"] == f"{FOLDER}/float32.tflite"
     assert chosen["run_label"] == "this run (demo data)"  # from globals.yml
+    comparison = pd.read_csv(root / PUBLISHED_FILE)
+    assert set(comparison["source"]) == {"study (real CAFE, real phone)", "this run (demo data)"}
+    ours = comparison[comparison["source"] == "this run (demo data)"]
+    assert set(ours["architecture"]) == {"net", "big", "fer_mini_xception"}  # and the peer
     assert sorted(p.name for p in (reports / "pareto").iterdir()) == [
         "balanced_accuracy_vs_latency.png",
         "balanced_accuracy_vs_size.png",

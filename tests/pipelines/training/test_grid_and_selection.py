@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from pediatric_emotion.grid import load_project_parameters, training_cells
 from pediatric_emotion.pipelines.training.nodes import (
     SUMMARY_COLUMNS,
     cell_settings,

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from pediatric_emotion.pipelines.training.grid import load_project_parameters, training_cells
+from pediatric_emotion.grid import load_project_parameters, training_cells
 from pediatric_emotion.pipelines.training.pipeline import create_pipeline
 from tests.conftest import kedro_cli, make_project_copy
 

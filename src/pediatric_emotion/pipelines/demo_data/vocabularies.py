@@ -6,7 +6,7 @@ code or word (docs/data_sets.md, /shared/DATASETS.md).
 
 from __future__ import annotations
 
-from pediatric_emotion.pipelines.label_harmonization.adapters.tabular import FERPLUS_VOTE_COLUMNS
+from pediatric_emotion.native_layouts import FERPLUS_VOTE_COLUMNS
 
 FER2013_CODES = {
     "anger": 0,

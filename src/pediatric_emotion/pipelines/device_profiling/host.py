@@ -144,12 +144,14 @@ def _summary(times_ms: np.ndarray) -> dict[str, float]:
 def litert_timings(content: bytes, settings: BenchmarkSettings, *, seed: int = 0) -> dict[str, Any]:
     """One file through the LiteRT interpreter: ``figures`` (init, first, warm-up average, mean,
     std, min, max, p50/p90/p95 in ms, peak RSS growth in MB) and every run's ``timings_ms``."""
-    from ai_edge_litert.interpreter import Interpreter
+    import ai_edge_litert.interpreter  # noqa: F401  (imported before the clock and RSS mark start)
+
+    from pediatric_emotion.modeling.tflite_runner import litert_interpreter
 
     reset = _reset_peak_rss()
     rss_before = _status_mb("VmRSS")
     started = time.perf_counter()
-    interpreter = Interpreter(model_content=bytes(content), num_threads=settings.threads)
+    interpreter = litert_interpreter(content, settings.threads)
     interpreter.allocate_tensors()
     init_ms = (time.perf_counter() - started) * 1000.0
     rng = np.random.default_rng(seed)

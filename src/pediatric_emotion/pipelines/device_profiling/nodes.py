@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pediatric_emotion.datasets import TFLiteModel
+from pediatric_emotion.grid import FILE_COLUMNS
 from pediatric_emotion.pipelines.device_profiling.adb import (
     NO_DEVICE_CAUSES,
     AdbError,
@@ -55,10 +56,7 @@ FIGURES = [
 ]
 RUN_COLUMNS = ("target_kind", "target", "target_details", "runner", "threads", "delegate")
 PROFILING_COLUMNS = [
-    "arch",
-    "variant",
-    "technique",
-    "quantization",
+    *FILE_COLUMNS,
     "target_kind",  # phone | host
     "target",  # ro.product.model, or the host's CPU model
     "target_details",
@@ -241,7 +239,7 @@ def profile_tflite(
         else:
             runs = _host_runs(model, host, labels[quantization])
         record = {
-            "arch": arch,
+            "architecture": arch,
             "variant": variant,
             "technique": technique,
             "quantization": quantization,
@@ -254,7 +252,7 @@ def profile_tflite(
         for each in runs:
             rows.append(
                 {
-                    **{k: record[k] for k in ("arch", "variant", "technique", "quantization")},
+                    **{k: record[k] for k in FILE_COLUMNS},
                     **{k: each[k] for k in RUN_COLUMNS},
                     **{k: each["figures"][k] for k in ("delegate_applied", "delegated_nodes")},
                     **{k: each["figures"][k] for k in FIGURES},

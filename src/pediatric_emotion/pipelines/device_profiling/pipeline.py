@@ -1,19 +1,20 @@
-"""Device profiling: per optimized ``{arch}.{variant}`` namespace of the training grid, one node
-per optimization technique profiling its TFLite files (``{technique}_tflite``, the optimization
-pipeline's partitions); then the grid's ``profiling_results`` table."""
+"""Device profiling: per optimized ``{arch}.{variant}`` namespace of the grid, one node per
+configured technique profiling its TFLite files (``{technique}_tflite``, the optimization
+pipeline's partitions, read through the catalog); then the grid's ``profiling_results`` table."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from pediatric_emotion.pipelines.device_profiling.nodes import profile_tflite
-from pediatric_emotion.pipelines.evaluation.nodes import concatenate_tables
-from pediatric_emotion.pipelines.node_functions import bind
-from pediatric_emotion.pipelines.optimization.pipeline import (
+from pediatric_emotion.grid import (
+    bind,
     configured_techniques,
+    load_project_parameters,
     optimized_cells,
+    stamp,
 )
-from pediatric_emotion.pipelines.training.grid import load_project_parameters
+from pediatric_emotion.pipelines.device_profiling.nodes import profile_tflite
+from pediatric_emotion.tables import concatenate_tables
 
 
 def cell_template(architecture: str, variant: str, techniques: list[str]) -> Pipeline:
@@ -37,14 +38,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     parameters = load_project_parameters()
     techniques = configured_techniques(parameters)
     cells = optimized_cells(parameters)
-    namespaced = [
-        Pipeline(
-            cell_template(arch, variant, techniques),
-            namespace=f"{arch}.{variant}",
-            parameters={"params:device_profiling": "params:device_profiling"},
-        )
-        for arch, variant in cells
-    ]
     summary = Node(
         func=concatenate_tables,
         inputs=[
@@ -55,4 +48,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         outputs="profiling_results",
         name="summarize_profiling_node",
     )
-    return sum(namespaced, Pipeline([])) + Pipeline([summary])
+    cells_pipeline = stamp(lambda arch, variant: cell_template(arch, variant, techniques), cells)
+    return cells_pipeline + Pipeline([summary])

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from pediatric_emotion.pipelines.evaluation.tflite_inference import (
+from pediatric_emotion.modeling.tflite_runner import (
     COLOURS,
     InputRecipe,
+    litert_interpreter,
     tflite_probabilities,
 )
 
@@ -76,10 +77,8 @@ def _keras_scores(name: str, config: Mapping[str, Any], model_path: Path, paths:
 def _tflite_scores(
     name: str, config: Mapping[str, Any], model_path: Path, paths: list[str], labels: list[str]
 ):
-    from ai_edge_litert.interpreter import Interpreter
-
     content = model_path.read_bytes()
-    interpreter = Interpreter(model_content=content)
+    interpreter = litert_interpreter(content)
     details = interpreter.get_input_details()[0]
     output = interpreter.get_output_details()[0]
     colour = str(config.get("colour", "RGB")).upper()

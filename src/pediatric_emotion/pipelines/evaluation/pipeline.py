@@ -1,30 +1,24 @@
-"""Evaluation: per ``{arch}.{variant}`` namespace of the training grid, the cell's evaluation
+"""Evaluation: per ``{arch}.{variant}`` namespace of the grid, the cell's evaluation
 images, one prediction node for its Keras model and one per optimization technique (where the cell
-is optimized), one scoring node; then the grid's tables, the peers and the published comparison."""
+is optimized), one scoring node; then the peers and the grid's tables. (The study's published
+numbers beside ours are the reporting pipeline's.)"""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from pediatric_emotion.pipelines.evaluation.nodes import (
-    compare_with_published,
-    concatenate_tables,
-    evaluate_cell,
-    evaluate_peers,
-    predict_keras,
-    predict_tflite,
-    select_evaluation_images,
-)
-from pediatric_emotion.pipelines.node_functions import bind
-from pediatric_emotion.pipelines.optimization.pipeline import (
+from pediatric_emotion.grid import (
+    bind,
     configured_techniques,
-    optimized_cells,
-)
-from pediatric_emotion.pipelines.training.grid import (
-    cell_parameters,
     load_project_parameters,
+    optimized_cells,
+    stamp,
     training_cells,
 )
+from pediatric_emotion.pipelines.evaluation.nodes import evaluate_cell, evaluate_peers
+from pediatric_emotion.pipelines.evaluation.prediction import predict_keras, predict_tflite
+from pediatric_emotion.pipelines.evaluation.selection import select_evaluation_images
+from pediatric_emotion.tables import concatenate_tables
 
 CELL_OUTPUTS = (
     "evaluation_metrics",
@@ -107,21 +101,19 @@ def cell_template(architecture: str, variant: str, techniques: list[str]) -> Pip
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Every cell of the training grid (TFLite files where the cell is optimized), the grid's
-    tables, the optional peers and the comparison with the study's published numbers."""
+    """Every cell of the grid (TFLite files where the cell is optimized), the optional peers and
+    the grid's tables."""
     parameters = load_project_parameters()
     techniques = configured_techniques(parameters)
     optimized = set(optimized_cells(parameters))
     cells = training_cells(parameters)
-    namespaced = [
-        Pipeline(
-            cell_template(arch, variant, techniques if (arch, variant) in optimized else []),
-            namespace=f"{arch}.{variant}",
-            inputs={"face_manifest", "face_crops"},
-            parameters=cell_parameters(arch, variant, "training", "evaluation", "emotions"),
-        )
-        for arch, variant in cells
-    ]
+    cells_pipeline = stamp(
+        lambda arch, variant: cell_template(
+            arch, variant, techniques if (arch, variant) in optimized else []
+        ),
+        cells,
+        shared={"face_manifest", "face_crops"},
+    )
     peers = Node(
         func=evaluate_peers,
         inputs=["face_manifest", "face_crops", "params:evaluation", "params:emotions"],
@@ -138,10 +130,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         )
         for table, output in SUMMARIES.items()
     ]
-    comparison = Node(
-        func=compare_with_published,
-        inputs=["evaluation_metrics", "subgroup_metrics", "params:evaluation"],
-        outputs="published_comparison",
-        name="compare_with_published_node",
-    )
-    return sum(namespaced, Pipeline([])) + Pipeline([peers, *summaries, comparison])
+    return cells_pipeline + Pipeline([peers, *summaries])

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pediatric_emotion.pipelines.reporting.leaderboard import KEYS, model_name
+from pediatric_emotion.grid import CELL_COLUMNS, FILE_COLUMNS
+from pediatric_emotion.pipelines.reporting.leaderboard import model_name, of_file
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -29,7 +30,7 @@ td:first-child,th:first-child{text-align:left}
 img{max-width:100%}.scroll{overflow-x:auto}small{color:#666}
 """
 LEADERBOARD_SHOWN = [
-    *KEYS,
+    *FILE_COLUMNS,
     "status",
     "params",
     "size_bytes",
@@ -71,10 +72,7 @@ def confusion_matrix(
     confusion: pd.DataFrame, model: Mapping[str, Any], split: str, emotions: Sequence[str]
 ) -> np.ndarray | None:
     """The counts of one model and split (rows true, columns predicted), or None without rows."""
-    rows = confusion[
-        (confusion["split"] == split)
-        & (confusion[KEYS].astype(str) == pd.Series({k: str(model[k]) for k in KEYS})).all(axis=1)
-    ]
+    rows = confusion[(confusion["split"] == split) & of_file(confusion, model)]
     if rows.empty:
         return None
     matrix = (
@@ -92,21 +90,21 @@ def gap_table(subgroups: pd.DataFrame, split: str, model: Mapping[str, Any] | No
         (subgroups["split"] == split) & subgroups["group"].astype(str).str.startswith("gap")
     ]
     if model is not None:
-        mine = (gaps[KEYS].astype(str) == pd.Series({k: str(model[k]) for k in KEYS})).all(axis=1)
+        mine = of_file(gaps, model)
         return gaps[mine][["grouping", "metric", "value", "note"]].rename(columns={"value": "gap"})
     rows = gaps[gaps["metric"] == "balanced_accuracy"]
     if rows.empty:
         return pd.DataFrame()
     return rows.pivot_table(
-        index=KEYS, columns="grouping", values="value", aggfunc="first"
+        index=FILE_COLUMNS, columns="grouping", values="value", aggfunc="first"
     ).reset_index()
 
 
 def published_table(published: pd.DataFrame, run_label: str) -> pd.DataFrame:
-    """The study's rows and this run's (``source`` == ``run_label``) for the study's arch and
-    variant pairs, one column per metric."""
+    """The study's rows and this run's (``source`` == ``run_label``) for the study's architecture
+    and variant pairs, one column per metric."""
     study = published["source"] != run_label
-    cells = pd.MultiIndex.from_frame(published[["arch", "variant"]].astype(str))
+    cells = pd.MultiIndex.from_frame(published[CELL_COLUMNS].astype(str))
     ours = ~study & cells.isin(cells[study.to_numpy()])
     rows = published[study | ours].copy()
     if rows.empty:
@@ -214,7 +212,7 @@ def not_made_html(leaderboard: pd.DataFrame) -> str:
         for status, text in NOT_MADE_MEANING.items()
         if status in counts
     )
-    table = rows.reindex(columns=[*KEYS, "status", "reason"])
+    table = rows.reindex(columns=[*FILE_COLUMNS, "status", "reason"])
     return f"<p>{meaning}</p>" + table_html(table)
 
 

@@ -1,7 +1,7 @@
-"""The leaderboard: one row per arch, variant, technique and quantization, joining the training
-summary (parameters, image counts), the optimization summary (file, size, gzip size, status), the
-evaluation metrics (balanced accuracy with its interval, macro F1, per split) and the profiling
-results (one latency per file, from the configured target and runner).
+"""The leaderboard: one row per architecture, variant, technique and quantization, joining the
+training summary (parameters, image counts), the optimization summary (file, size, gzip size,
+status), the evaluation metrics (balanced accuracy with its interval, macro F1, per split) and the
+profiling results (one latency per file, from the configured target and runner).
 
 Any input may lack rows (a cell not optimized, a file not profiled): those values are NaN. An input
 missing a column this join reads fails, naming the table and the column.
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pediatric_emotion.grid import CELL_COLUMNS, FILE_COLUMNS, KERAS
+
 logger = logging.getLogger(__name__)
 
-KEYS = ["arch", "variant", "technique", "quantization"]
-KERAS = ("keras", "float32")  # the cell's float Keras model (evaluation's technique/quantization)
 # metric in evaluation_metrics -> leaderboard column stem; CI columns for those in WITH_CI
 METRICS = {
     "balanced_accuracy": "balanced_accuracy",
@@ -35,22 +35,19 @@ LATENCY_TARGETS = ("auto", "phone", "host")
 LATENCY_FIGURES = ["p50_ms", "avg_ms", "p90_ms", "mem_mb"]
 
 REQUIRED = {
-    "training_summary": ["architecture", "variant", "params"],
+    "training_summary": [*CELL_COLUMNS, "params"],
     "optimization_summary": [
-        "architecture",
-        "variant",
-        "technique",
-        "quantization",
+        *FILE_COLUMNS,
         "tflite_path",
         "size_bytes",
         "gzip_bytes",
         "status",
         "reason",
     ],
-    "evaluation_metrics": [*KEYS, "split", "metric", "value", "ci_low", "ci_high"],
-    "profiling_results": [*KEYS, "target_kind", "target", "runner", "threads", "delegate"],
-    "subgroup_metrics": [*KEYS, "split", "grouping", "group", "metric", "value", "note"],
-    "confusion_matrices": [*KEYS, "split", "true", "predicted", "count"],
+    "evaluation_metrics": [*FILE_COLUMNS, "split", "metric", "value", "ci_low", "ci_high"],
+    "profiling_results": [*FILE_COLUMNS, "target_kind", "target", "runner", "threads", "delegate"],
+    "subgroup_metrics": [*FILE_COLUMNS, "split", "grouping", "group", "metric", "value", "note"],
+    "confusion_matrices": [*FILE_COLUMNS, "split", "true", "predicted", "count"],
     "published_comparison": ["source", "model", "version", "copy", "metric", "value"],
 }
 
@@ -75,7 +72,7 @@ COUNTS = [
     *[f"{split}_{stem}" for split in SPLITS for stem in ("n_images", "n_subjects")],
 ]
 LEADERBOARD_COLUMNS = [
-    *KEYS,
+    *FILE_COLUMNS,
     "status",
     "reason",
     "params",
@@ -133,11 +130,11 @@ def _metrics_wide(evaluation_metrics: pd.DataFrame) -> pd.DataFrame:
         & evaluation_metrics["metric"].isin(list(METRICS))
         & (evaluation_metrics["technique"] != "peer")
     ]
-    rows = _unique(rows, [*KEYS, "split", "metric"], "evaluation_metrics")
-    wide = pd.DataFrame(columns=KEYS)
+    rows = _unique(rows, [*FILE_COLUMNS, "split", "metric"], "evaluation_metrics")
+    wide = pd.DataFrame(columns=FILE_COLUMNS)
     if len(rows):
         values = rows.pivot_table(
-            index=KEYS,
+            index=FILE_COLUMNS,
             columns=["split", "metric"],
             values=["value", "ci_low", "ci_high"],
             aggfunc="first",
@@ -153,7 +150,7 @@ def _metrics_wide(evaluation_metrics: pd.DataFrame) -> pd.DataFrame:
         values.columns = list(flat.values())
         wide = values.reset_index()
     columns = [*metric_columns("test"), *metric_columns("val")]
-    return wide.reindex(columns=[*KEYS, *columns])
+    return wide.reindex(columns=[*FILE_COLUMNS, *columns])
 
 
 def _latency_kind(profiling: pd.DataFrame, target: str) -> str:
@@ -174,8 +171,8 @@ def select_latency(profiling_results: pd.DataFrame, latency: Mapping[str, Any]) 
     runners = list(latency.get("runners") or ["benchmark_model", "litert"])
     rows = profiling_results[profiling_results["target_kind"] == kind].copy()
     rows["_rank"] = rows["runner"].map({r: i for i, r in enumerate(runners)}).fillna(len(runners))
-    rows = rows.sort_values("_rank", kind="stable").drop_duplicates(KEYS, keep="first")
-    figures = rows.reindex(columns=[*KEYS, *LATENCY_FIGURES])
+    rows = rows.sort_values("_rank", kind="stable").drop_duplicates(FILE_COLUMNS, keep="first")
+    figures = rows.reindex(columns=[*FILE_COLUMNS, *LATENCY_FIGURES])
     figures["latency_ms"] = pd.to_numeric(rows[column], errors="coerce")
     figures["latency_target_kind"] = kind
     figures["latency_target"] = [
@@ -201,15 +198,14 @@ def join_leaderboard(
         ("profiling_results", profiling_results),
     ):
         check_columns(table, name)
-    cell = ["arch", "variant"]
-    training = _keyed(training_summary.rename(columns={"architecture": "arch"}), cell)
-    training = _unique(training, cell, "training_summary")
-    training = training.reindex(columns=[*cell, "params", "train_images", "val_images"])
-    files = _keyed(optimization_summary.rename(columns={"architecture": "arch"}), KEYS)
-    files = _unique(files, KEYS, "optimization_summary")
+    training = _keyed(training_summary, CELL_COLUMNS)
+    training = _unique(training, CELL_COLUMNS, "training_summary")
+    training = training.reindex(columns=[*CELL_COLUMNS, "params", "train_images", "val_images"])
+    files = _keyed(optimization_summary, FILE_COLUMNS)
+    files = _unique(files, FILE_COLUMNS, "optimization_summary")
     files = files.reindex(
         columns=[
-            *KEYS,
+            *FILE_COLUMNS,
             "status",
             "reason",
             "size_bytes",
@@ -219,18 +215,18 @@ def join_leaderboard(
             "tflite_path",
         ]
     )
-    metrics = _metrics_wide(_keyed(evaluation_metrics, KEYS))
-    timing = select_latency(_keyed(profiling_results, KEYS), latency)
-    keras = training[cell].assign(technique=KERAS[0], quantization=KERAS[1])
+    metrics = _metrics_wide(_keyed(evaluation_metrics, FILE_COLUMNS))
+    timing = select_latency(_keyed(profiling_results, FILE_COLUMNS), latency)
+    keras = training[CELL_COLUMNS].assign(technique=KERAS[0], quantization=KERAS[1])
     keys = pd.concat(
-        [keras, files[KEYS], metrics[KEYS], timing[KEYS]], ignore_index=True
+        [keras, files[FILE_COLUMNS], metrics[FILE_COLUMNS], timing[FILE_COLUMNS]], ignore_index=True
     ).drop_duplicates()
-    keys = keys[keys[cell].notna().all(axis=1)]
+    keys = keys[keys[CELL_COLUMNS].notna().all(axis=1)]
     table = (
-        keys.merge(training, on=cell, how="left")
-        .merge(files, on=KEYS, how="left")
-        .merge(metrics, on=KEYS, how="left")
-        .merge(timing, on=KEYS, how="left")
+        keys.merge(training, on=CELL_COLUMNS, how="left")
+        .merge(files, on=FILE_COLUMNS, how="left")
+        .merge(metrics, on=FILE_COLUMNS, how="left")
+        .merge(timing, on=FILE_COLUMNS, how="left")
     )
     is_keras = (table["technique"] == KERAS[0]) & (table["quantization"] == KERAS[1])
     table.loc[is_keras & table["status"].isna(), "status"] = "ok"
@@ -240,7 +236,7 @@ def join_leaderboard(
     table["pareto_size"] = False
     table = (
         table.assign(_file=~is_keras)
-        .sort_values(["arch", "variant", "_file", "technique", "quantization"], kind="stable")
+        .sort_values([*CELL_COLUMNS, "_file", "technique", "quantization"], kind="stable")
         .reindex(columns=LEADERBOARD_COLUMNS)
         .reset_index(drop=True)
     )
@@ -266,8 +262,15 @@ def is_tflite_file(leaderboard: pd.DataFrame) -> pd.Series:
 
 
 def model_name(row: Mapping[str, Any]) -> str:
-    """``arch.variant technique quantization``."""
-    return f"{row['arch']}.{row['variant']} {row['technique']} {row['quantization']}"
+    """``architecture.variant technique quantization``."""
+    return f"{row['architecture']}.{row['variant']} {row['technique']} {row['quantization']}"
+
+
+def of_file(table: pd.DataFrame, row: Mapping[str, Any]) -> pd.Series:
+    """Rows of ``table`` naming the same file (or Keras model) as ``row``, keys compared as
+    strings."""
+    key = pd.Series({column: str(row[column]) for column in FILE_COLUMNS})
+    return (table[FILE_COLUMNS].astype(str) == key).all(axis=1)
 
 
 def numbers(column: pd.Series) -> np.ndarray:

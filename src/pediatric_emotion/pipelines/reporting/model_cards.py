@@ -10,22 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pediatric_emotion.pipelines.reporting.leaderboard import KEYS, model_name, numbers
-
-TECHNIQUES = {
-    "baseline": "post-training conversion of the trained model",
-    "pruned": "magnitude pruning, fine-tuned, then converted",
-    "clustered": "weight clustering, fine-tuned, then converted",
-    "qat": "quantization-aware training",
-    "pqat": "pruning, then quantization-aware training keeping the zeros",
-    "cqat": "clustering, then quantization-aware training keeping the clusters",
-    "pcqat": "pruning and clustering, then quantization-aware training keeping both",
-}
+from pediatric_emotion.grid import TECHNIQUES
+from pediatric_emotion.pipelines.reporting.leaderboard import model_name, numbers, of_file
 
 
 def card_key(row: Mapping[str, Any]) -> str:
-    """``{arch}.{variant}/{technique}/{quantization}``: the card's path under model_cards/."""
-    return f"{row['arch']}.{row['variant']}/{row['technique']}/{row['quantization']}"
+    """``{architecture}.{variant}/{technique}/{quantization}``: the card's path under
+    model_cards/."""
+    return f"{row['architecture']}.{row['variant']}/{row['technique']}/{row['quantization']}"
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -54,7 +46,7 @@ def _gaps(subgroups: pd.DataFrame, row: Mapping[str, Any], split: str) -> str:
     rows = subgroups[
         (subgroups["split"] == split)
         & subgroups["group"].astype(str).str.startswith("gap")
-        & (subgroups[KEYS].astype(str) == pd.Series({k: str(row[k]) for k in KEYS})).all(axis=1)
+        & of_file(subgroups, row)
     ]
     if rows.empty:
         return "No subgroup metrics for this file (no test-set metadata, or not evaluated).\n"
@@ -77,6 +69,9 @@ def model_card(
     split = str(reporting.get("split", "test"))
     budget = reporting.get("latency_budget_ms")
     technique = str(row["technique"])
+    how = (
+        TECHNIQUES[technique].description if technique in TECHNIQUES else "see docs/optimization.md"
+    )
     lines = [f"# Model card: {model_name(row)}", ""]
     if demo:
         lines += [
@@ -93,8 +88,8 @@ def model_card(
         f"`{row['quantization']}.json`; labels in `{row['quantization']}.labels.txt`)",
         f"- size: {_count(row.get('size_bytes'))} bytes, gzip {_count(row.get('gzip_bytes'))} "
         f"bytes ({_number(row.get('size_vs_baseline_float32'))} of the float32 baseline)",
-        f"- architecture `{row['arch']}`, {_count(row.get('params'))} parameters; "
-        f"{technique}: {TECHNIQUES.get(technique, 'see docs/optimization.md')}; "
+        f"- architecture `{row['architecture']}`, {_count(row.get('params'))} parameters; "
+        f"{technique}: {how}; "
         f"quantization {row['quantization']}, input {row.get('input_dtype', 'n/a')}",
         "",
         "## Data",

@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pediatric_emotion.pipelines.evaluation.nodes import plot_confusion
 from pediatric_emotion.pipelines.reporting.html_report import (
     confusion_heading,
     confusion_matrix,
@@ -37,6 +36,7 @@ from pediatric_emotion.pipelines.reporting.recommendation import (
     flag_recommended,
     recommend,
 )
+from pediatric_emotion.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
 

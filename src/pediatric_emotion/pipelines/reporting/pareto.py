@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pediatric_emotion.pipelines.reporting.leaderboard import is_tflite_file, numbers
+from pediatric_emotion.plots import new_figure
 
 # front name -> (leaderboard flag column, x column, x label, x scale to the plotted unit)
 FRONTS = {
@@ -52,7 +53,7 @@ def flag_pareto(leaderboard: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def _short(row: Any) -> str:
-    return f"{row.arch} {row.technique} {row.quantization}"
+    return f"{row.architecture} {row.technique} {row.quantization}"
 
 
 def plot_front(
@@ -68,10 +69,7 @@ def plot_front(
     starred; the latency budget and the minimum accuracy as dashed lines."""
     flag, x, xlabel, unit = FRONTS[front]
     accuracy = f"{split}_balanced_accuracy"
-    figure = Figure(
-        figsize=(float(plots.get("width_in", 7.0)), float(plots.get("height_in", 4.6))),
-        layout="constrained",
-    )
+    figure = new_figure(float(plots.get("width_in", 7.0)), float(plots.get("height_in", 4.6)))
     axis = figure.subplots()
     rows = leaderboard[is_tflite_file(leaderboard)].assign(
         plot_x=lambda t: numbers(t[x]) * unit, plot_y=lambda t: numbers(t[accuracy])

@@ -1,5 +1,6 @@
 """Reporting: the grid-wide tables of training, optimization, evaluation and profiling joined into
-the leaderboard and the recommendation; the Pareto plots; the HTML report; the model cards."""
+the leaderboard and the recommendation; the study's published numbers beside this run's; the
+Pareto plots; the HTML report; the model cards."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ from pediatric_emotion.pipelines.reporting.nodes import (
     plot_pareto_fronts,
     write_model_cards,
 )
+from pediatric_emotion.pipelines.reporting.published import compare_with_published
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Four nodes on the grid's tables (no per-cell nodes: the tables hold every cell)."""
+    """Five nodes on the grid's tables (no per-cell nodes: the tables hold every cell)."""
     return Pipeline(
         [
+            Node(
+                func=compare_with_published,
+                inputs=["evaluation_metrics", "subgroup_metrics", "params:evaluation"],
+                outputs="published_comparison",
+                name="compare_with_published_node",
+            ),
             Node(
                 func=build_leaderboard,
                 inputs=[

@@ -11,13 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pediatric_emotion.grid import FILE_COLUMNS
 from pediatric_emotion.pipelines.reporting.leaderboard import is_tflite_file, model_name, numbers
 
 SHOWN = [
-    "arch",
-    "variant",
-    "technique",
-    "quantization",
+    *FILE_COLUMNS,
     "tflite_path",
     "params",
     "size_bytes",
@@ -169,7 +167,7 @@ def flag_recommended(leaderboard: pd.DataFrame, recommendation: Mapping[str, Any
     table = leaderboard.copy()
     chosen = recommendation.get("recommended") or {}
     flags = pd.Series(bool(chosen), index=table.index)
-    for key in ("arch", "variant", "technique", "quantization"):
+    for key in FILE_COLUMNS:
         flags &= table[key] == chosen.get(key)
     table["recommended"] = flags.to_numpy(dtype=bool)
     return table

@@ -26,12 +26,7 @@ from pediatric_emotion.modeling.architectures import (
     set_base_trainable,
     uncompiled_copy,
 )
-from pediatric_emotion.modeling.inputs import (
-    Preprocessing,
-    class_weights,
-    make_dataset,
-    steps_per_epoch,
-)
+from pediatric_emotion.modeling.inputs import crop_stream, training_batches
 from pediatric_emotion.modeling.optimizers import DEFAULT_OPTIMIZER, adam, current_learning_rate
 
 logger = logging.getLogger(__name__)
@@ -203,36 +198,25 @@ def fit_classifier(
     train = examples[examples["split"] == "train"]
     val = examples[examples["split"] == "val"]
     image_size = int(settings["image_size"])
-    preprocessing = Preprocessing.from_config(architecture, image_size)
-    balance = str(settings.get("class_balance", "none"))
-    train_labels = train["label"].to_numpy()
     val_labels = val["label"].to_numpy()
     batch_size = int(settings["batch_size"])
-    train_data = make_dataset(
-        [str(crops_root / p) for p in train["crop_path"]],
-        train_labels,
-        preprocessing=preprocessing,
-        batch_size=batch_size,
-        training=True,
-        augmentation=settings.get("augmentation"),
-        class_balance=balance,
+    train_data, steps, fit_weights = training_batches(
+        train,
+        crops_root,
+        architecture=architecture,
+        settings=settings,
         num_classes=num_classes,
-        seed=int(settings["seed"]),
-        cache=settings.get("cache"),
+        max_steps_per_epoch=settings.get("max_steps_per_epoch"),
     )
-    val_data = make_dataset(
-        [str(crops_root / p) for p in val["crop_path"]],
-        None,
-        preprocessing=preprocessing,
-        batch_size=batch_size,
+    val_data = crop_stream(
+        val,
+        crops_root,
+        architecture=architecture,
+        settings=settings,
+        num_classes=num_classes,
         training=False,
-        num_classes=num_classes,
         cache=settings.get("cache"),
     )
-    steps = steps_per_epoch(len(train), batch_size)
-    if settings.get("max_steps_per_epoch"):
-        steps = min(steps, int(settings["max_steps_per_epoch"]))
-    train_data = train_data.repeat()  # each epoch is `steps` batches of one reshuffled stream
     weights_file = resolve_weights(
         architecture,
         settings.get("weights"),
@@ -260,7 +244,6 @@ def fit_classifier(
         momentum = settings.get("batch_norm_momentum")
         if momentum is not None and weights_file is None:
             set_batch_norm_momentum(model, float(momentum))
-        fit_weights = class_weights(train_labels, num_classes) if balance == "weights" else None
         started = time.perf_counter()
         images_seen = 0
         for phase in _phases(settings, pretrained=weights_file is not None):

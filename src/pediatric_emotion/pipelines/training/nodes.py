@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pediatric_emotion.datasets import FileTree  # noqa: E402
+from pediatric_emotion.grid import cell_name, cell_settings  # noqa: E402
 from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, check_crops_match  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -86,22 +87,6 @@ def select_training_examples(
     return examples
 
 
-def cell_settings(
-    training: Mapping[str, Any], architecture: Mapping[str, Any], variant: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Shared training settings with the architecture's, then the variant's overrides. A nested
-    mapping (``early_stopping``, ``augmentation``, ``learning_rate_schedule``) is merged key by
-    key, so an override names only what it changes."""
-    settings = dict(training)
-    for overrides in (architecture.get("training") or {}, variant.get("training") or {}):
-        for key, value in overrides.items():
-            if isinstance(value, Mapping) and isinstance(settings.get(key), Mapping):
-                settings[key] = {**settings[key], **value}
-            else:
-                settings[key] = value
-    return settings
-
-
 def train_classifier(
     *,
     examples: pd.DataFrame,
@@ -116,7 +101,7 @@ def train_classifier(
     from pediatric_emotion.pipelines.training.keras_training import fit_classifier
 
     settings = cell_settings(training, architecture, variant)
-    name = f"{cell['architecture']}.{cell['variant']}"
+    name = cell_name(cell["architecture"], cell["variant"])
     check_crops_match(examples, face_crops.root, f"{name}.training_examples")
     logger.info("Training %s", name)
     model, history, summary = fit_classifier(

@@ -3,8 +3,7 @@ conf/base/parameters_training.yml, plus a summary of the whole grid."""
 
 from kedro.pipeline import Node, Pipeline
 
-from pediatric_emotion.pipelines.node_functions import bind
-from pediatric_emotion.pipelines.training.grid import cell_parameters, training_cells
+from pediatric_emotion.grid import bind, stamp, training_cells
 from pediatric_emotion.pipelines.training.nodes import (
     plot_learning_curve,
     select_training_examples,
@@ -51,19 +50,10 @@ def cell_template(architecture: str, variant: str) -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     """Every cell of the grid in its namespace, and the grid's summary table."""
     cells = training_cells()
-    namespaced = [
-        Pipeline(
-            cell_template(arch, variant),
-            namespace=f"{arch}.{variant}",
-            inputs={"face_manifest", "face_crops"},
-            parameters=cell_parameters(arch, variant, "training", "emotions"),
-        )
-        for arch, variant in cells
-    ]
     summary = Node(
         func=summarize_training,
         inputs=[f"{arch}.{variant}.training_metrics" for arch, variant in cells],
         outputs="training_summary",
         name="summarize_training_node",
     )
-    return sum(namespaced, Pipeline([])) + Pipeline([summary])
+    return stamp(cell_template, cells, shared={"face_manifest", "face_crops"}) + Pipeline([summary])

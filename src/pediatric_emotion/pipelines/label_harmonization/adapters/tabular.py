@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pediatric_emotion.native_layouts import FERPLUS_VOTE_COLUMNS
+
 from ._common import (
     ColumnCheckedAdapter,
     absolute,
@@ -24,20 +26,6 @@ from ._common import (
 from .base import DropReason, SourceAdapter, SourceRecord, missing_image
 
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
-
-# FER+ vote columns of fer2013new.csv, in file order (the demo-data writer uses them too)
-FERPLUS_VOTE_COLUMNS = (
-    "neutral",
-    "happiness",
-    "surprise",
-    "sadness",
-    "anger",
-    "disgust",
-    "fear",
-    "contempt",
-    "unknown",
-    "NF",
-)
 
 
 class Fer2013Adapter(ColumnCheckedAdapter):

@@ -3,9 +3,11 @@ says (``spec["input"]``: shape, dtype, ``x = pixel * scale + offset`` on RGB
 0-255 pixels, then ``q = round(x / quantization.scale + quantization.zero_point)`` for an integer
 input; ``spec["output"]``: ``p = (q - zero_point) * scale`` for an integer output).
 
-Nothing here uses the Keras input pipeline: images are decoded with Pillow and resized (bilinear,
-antialiased) only when their size differs from the spec's, so a wrong spec shows up as wrong
-predictions instead of being papered over by shared code.
+Nothing here uses the Keras input pipeline: images are decoded by the project's one decoder
+(:func:`pediatric_emotion.images.read_image`: real or printable path, pixel limit from the header)
+and converted to gray or resized with Pillow (bilinear, antialiased) only when the spec's colour or
+size differs, so a wrong spec shows up as wrong predictions instead of being papered over by
+the training input code.
 
 Images run in batches (the interpreter's input resized from the spec's ``[1, h, w, c]`` to
 ``[batch, h, w, c]``): the same kernels per image as one at a time, without an ``invoke`` per
@@ -19,11 +21,16 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+
+from pediatric_emotion.images import read_image
+
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +108,16 @@ class InputRecipe:
         )
 
     def read(self, path: str | os.PathLike[str]) -> np.ndarray:
-        """Decode a file to uint8 [height, width, channels] (resized only if its size differs)."""
+        """Decode a file to uint8 [height, width, channels] (resized only if its size differs).
+
+        Decoded by :func:`pediatric_emotion.images.read_image` (an unreadable file, or one over
+        its default pixel limit, raises its ``UnreadableImageError``); Pillow converts to gray
+        and resizes."""
         mode, channels = COLOURS[self.colour]
-        with Image.open(path) as file:
-            image = file.convert(mode)
+        rgb = read_image(path)
+        if mode == "RGB" and rgb.shape[:2] == (self.height, self.width):
+            return rgb
+        image = Image.fromarray(rgb).convert(mode)
         if image.size != (self.width, self.height):
             image = image.resize((self.width, self.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(image, dtype=np.uint8)
@@ -172,6 +185,14 @@ def _check_against_interpreter(
         )
 
 
+def litert_interpreter(content: bytes, num_threads: int | None = None) -> Interpreter:
+    """A LiteRT interpreter over the TFLite file's bytes (``num_threads``: None, LiteRT's default).
+    Tensors are not allocated yet. Every interpreter built from model bytes is made here."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=bytes(content), num_threads=num_threads)
+
+
 DEFAULT_BATCH_SIZE = 32
 """Images per ``invoke`` unless the caller says otherwise (1: one at a time)."""
 
@@ -206,10 +227,8 @@ def tflite_probabilities(
     invoke (1: one at a time, exactly as an app calls it). ``pixels``: the images already
     decoded by :meth:`InputRecipe.read_all` ([images, h, w, c] uint8, in the order of ``paths``), so
     several files of one cell decode them once."""
-    from ai_edge_litert.interpreter import Interpreter
-
     recipe = InputRecipe.from_spec(spec, where)
-    interpreter = Interpreter(model_content=bytes(content), num_threads=num_threads)
+    interpreter = litert_interpreter(content, num_threads)
     interpreter.allocate_tensors()
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
