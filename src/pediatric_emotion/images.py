@@ -1,4 +1,7 @@
-"""Reading, decoding and encoding images: the one place the project touches image bytes.
+"""Reading, decoding and encoding images: the one place the project touches image bytes (the
+harmonization's crops, evaluation's TFLite feed, predict, the demo data). The one exception is
+the tf.data stream of crops (modeling/inputs.py), which decodes the PNG crops harmonization wrote
+inside TensorFlow's graph, as tf.data must.
 
 Every image leaves these functions as an RGB ``uint8`` array of shape (height, width, 3).
 Errors name the file and never include pixel content (children's faces are sensitive data).

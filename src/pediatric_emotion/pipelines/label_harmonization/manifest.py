@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, DIGEST_FILE, table_digest  # noqa: E402
-from pediatric_emotion.pipelines.label_harmonization.adapters.base import (  # noqa: E402
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, DIGEST_FILE, table_digest
+from pediatric_emotion.pipelines.label_harmonization.adapters.base import (
     METADATA_KEYS,
 )
+from pediatric_emotion.plots import new_figure
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +134,7 @@ def select_crops(crops: Mapping[str, bytes], face_manifest: pd.DataFrame) -> dic
     return selected
 
 
-def plot_class_distribution(face_manifest: pd.DataFrame) -> plt.Figure:
+def plot_class_distribution(face_manifest: pd.DataFrame) -> Figure:
     """Stacked bars: kept images per source and class."""
     counts = (
         face_manifest.groupby(["source", "emotion"], observed=False, sort=False)
@@ -144,11 +142,13 @@ def plot_class_distribution(face_manifest: pd.DataFrame) -> plt.Figure:
         .unstack("emotion", fill_value=0)
     )
     counts = counts.loc[list(dict.fromkeys(face_manifest["source"]))]
-    figure, axis = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    figure = new_figure(10, 4.5)
+    axis = figure.subplots()
     counts.plot.bar(stacked=True, ax=axis, colormap="tab10", width=0.8)
     roles = face_manifest.groupby("source", sort=False)["role"].first()
     axis.set_xticklabels([f"{source}\n({roles[source]})" for source in counts.index], fontsize=8)
-    plt.setp(axis.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
+    for label in axis.get_xticklabels():
+        label.set(rotation=30, ha="right", rotation_mode="anchor")
     axis.set_xlabel("")
     axis.set_ylabel("kept face crops")
     axis.set_title("Class distribution per source after harmonization")

@@ -10,15 +10,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pediatric_emotion.datasets import FileTree  # noqa: E402
-from pediatric_emotion.grid import cell_name, cell_settings  # noqa: E402
-from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, check_crops_match  # noqa: E402
+from pediatric_emotion.datasets import FileTree
+from pediatric_emotion.grid import cell_name, cell_settings
+from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, check_crops_match
+from pediatric_emotion.plots import new_figure
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +113,11 @@ def train_classifier(
     return model, history, {**cell, **summary}
 
 
-def plot_learning_curve(history: Mapping[str, list]) -> plt.Figure:
+def plot_learning_curve(history: Mapping[str, list]) -> Figure:
     """Loss and accuracy per epoch, validation balanced accuracy, the best epoch marked."""
     frame = pd.DataFrame(history)
-    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    figure = new_figure(10, 3.8)
+    loss_axis, score_axis = figure.subplots(1, 2)
     epochs = frame["epoch"]
     loss_axis.plot(epochs, frame["loss"], label="train loss")
     loss_axis.plot(epochs, frame["val_loss"], label="val loss")
