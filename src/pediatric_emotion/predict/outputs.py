@@ -38,14 +38,18 @@ BASE_COLUMNS = [
 FORMATS = ("csv", "json", "both")
 
 
-def _row(picture: Picture, labels: Sequence[str], status: str, reason: str) -> dict[str, Any]:
+def picture_row(
+    picture: Picture, labels: Sequence[str], status: str, reason: str
+) -> dict[str, Any]:
+    """One output row of ``picture``: its status and why, the class scores empty (filled in
+    afterwards for an ``ok`` row)."""
     row: dict[str, Any] = dict.fromkeys(BASE_COLUMNS)
     row.update(file=picture.file, frame=picture.frame, status=status, reason=reason)
     row.update({f"prob_{label}": None for label in labels})
     return row
 
 
-def _annotate(image: np.ndarray, faces: Sequence[tuple[FaceBox | None, str]]) -> np.ndarray:
+def annotate(image: np.ndarray, faces: Sequence[tuple[FaceBox | None, str]]) -> np.ndarray:
     """A copy of ``image`` with each face box and its text drawn on it (a ``None`` box: the text
     alone, in the corner)."""
     canvas = image.copy()
@@ -77,7 +81,7 @@ def _write_atomically(path: Path, content: bytes) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _save_annotated(folder: Path, picture: Picture, image: np.ndarray) -> None:
+def save_annotated(folder: Path, picture: Picture, image: np.ndarray) -> None:
     target = folder / picture.annotated_name
     try:
         content = encode_image(image, target.suffix or ".png")

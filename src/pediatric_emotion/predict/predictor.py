@@ -16,7 +16,7 @@ import numpy as np
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
 from pediatric_emotion.images import encode_image, printable
 from pediatric_emotion.predict.inputs import Picture, PredictError
-from pediatric_emotion.predict.outputs import _annotate, _row, _save_annotated
+from pediatric_emotion.predict.outputs import annotate, picture_row, save_annotated
 
 CHUNK = 32
 """Pictures held in memory, detected and cropped before one pass through the interpreter."""
@@ -110,18 +110,20 @@ class Predictor:
                 if picture.image is None:
                     if self.on_error == "fail":
                         raise PredictError(f"{picture.error} (--on-error fail)")
-                    rows.append(_row(picture, labels, "unreadable", str(picture.error)))
+                    rows.append(picture_row(picture, labels, "unreadable", str(picture.error)))
                     self.counts["unreadable"] += 1
                     continue
                 boxes = self.detector.detect_all(picture.image)
                 if not boxes:
                     rows.append(
-                        _row(picture, labels, "no_face", f"no face found by {self._detectors}")
+                        picture_row(
+                            picture, labels, "no_face", f"no face found by {self._detectors}"
+                        )
                     )
                     self.counts["no_face"] += 1
                     if self.annotated_dir is not None:
-                        annotated = _annotate(picture.image, [(None, "no face")])
-                        _save_annotated(self.annotated_dir, picture, annotated)
+                        annotated = annotate(picture.image, [(None, "no face")])
+                        save_annotated(self.annotated_dir, picture, annotated)
                     continue
                 for face_index, box in enumerate(boxes):
                     crop = crop_face(
@@ -134,7 +136,7 @@ class Predictor:
                     crop_path.write_bytes(encode_image(crop, ".png"))
                     crop_paths.append(str(crop_path))
                     faces.append((len(rows), face_index, picture, box))
-                    rows.append(_row(picture, labels, "ok", ""))
+                    rows.append(picture_row(picture, labels, "ok", ""))
             if not crop_paths:
                 return rows
             scores = tflite_probabilities(
@@ -174,5 +176,5 @@ class Predictor:
             drawn.setdefault(id(picture), (picture, []))[1].append((box, text))
         if self.annotated_dir is not None:
             for picture, labelled in drawn.values():  # one copy per picture, every face on it
-                _save_annotated(self.annotated_dir, picture, _annotate(picture.image, labelled))
+                save_annotated(self.annotated_dir, picture, annotate(picture.image, labelled))
         return rows
