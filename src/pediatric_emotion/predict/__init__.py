@@ -16,11 +16,12 @@ header before decoding), with the reason. Nothing about image content is logged.
 are not UTF-8 are read from their real path and written printably
 (:func:`pediatric_emotion.images.printable`).
 
-The command is split in four modules: :mod:`~pediatric_emotion.predict.inputs` (finding and
-reading pictures and video frames), :mod:`~pediatric_emotion.predict.predictor` (the model with
-its spec, and the detect-crop-classify loop), :mod:`~pediatric_emotion.predict.outputs` (the rows,
-the annotated pictures, predictions.csv/.json) and :mod:`~pediatric_emotion.predict.cli`
-(:func:`predict` and the ``predict`` command).
+The command is split in five modules: :mod:`~pediatric_emotion.predict.inputs` (finding and
+reading pictures and video frames), :mod:`~pediatric_emotion.predict.model` (the TFLite file with
+its spec), :mod:`~pediatric_emotion.predict.predictor` (the detect-crop-classify loop),
+:mod:`~pediatric_emotion.predict.outputs` (the rows, the annotated pictures,
+predictions.csv/.json) and :mod:`~pediatric_emotion.predict.cli` (:func:`predict` and the
+``predict`` command).
 """
 
 from pediatric_emotion.predict.cli import predict, predict_command, project_parameters
@@ -33,8 +34,9 @@ from pediatric_emotion.predict.inputs import (
     read_video,
     video_frame_count,
 )
+from pediatric_emotion.predict.model import Model, load_model
 from pediatric_emotion.predict.outputs import BASE_COLUMNS, FORMATS, write_outputs
-from pediatric_emotion.predict.predictor import CHUNK, ON_ERROR, Model, Predictor, load_model
+from pediatric_emotion.predict.predictor import CHUNK, ON_ERROR, Predictor
 
 __all__ = [
     "BASE_COLUMNS",

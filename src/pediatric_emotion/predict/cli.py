@@ -21,8 +21,9 @@ from pediatric_emotion.predict.inputs import (
     read_video,
     video_frame_count,
 )
+from pediatric_emotion.predict.model import load_model
 from pediatric_emotion.predict.outputs import FORMATS, write_outputs
-from pediatric_emotion.predict.predictor import ON_ERROR, Predictor, load_model
+from pediatric_emotion.predict.predictor import ON_ERROR, Predictor
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,9 +15,7 @@ import numpy as np
 from pediatric_emotion.faces import FaceBox
 from pediatric_emotion.images import encode_image, printable
 from pediatric_emotion.predict.inputs import Picture
-
-if TYPE_CHECKING:
-    from pediatric_emotion.predict.predictor import Model
+from pediatric_emotion.predict.model import Model
 
 BASE_COLUMNS = [
     "file",

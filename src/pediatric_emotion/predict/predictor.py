@@ -1,70 +1,25 @@
-"""The model with its spec, and the detect-crop-classify loop over pictures."""
+"""The detect-crop-classify loop over pictures with one model."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
-from pediatric_emotion.images import encode_image, printable
+from pediatric_emotion.images import encode_image
 from pediatric_emotion.predict.inputs import Picture, PredictError
+from pediatric_emotion.predict.model import Model
 from pediatric_emotion.predict.outputs import annotate, picture_row, save_annotated
 
 CHUNK = 32
 """Pictures held in memory, detected and cropped before one pass through the interpreter."""
 ON_ERROR = ("skip", "fail")
-
-
-@dataclass(frozen=True)
-class Model:
-    """A TFLite file ready for prediction: its bytes, spec, labels and face crop."""
-
-    path: Path
-    content: bytes
-    spec: dict[str, Any]
-    labels: list[str]
-    crop_size: int
-    crop_margin: float
-
-
-def load_model(path: str | os.PathLike[str]) -> Model:
-    """Read a TFLite file with its spec; refuse, naming the file, one without a usable spec."""
-    from kedro.io import DatasetError
-
-    from pediatric_emotion.datasets import load_tflite
-
-    path = Path(path)
-    if not path.is_file():
-        raise PredictError(f"{printable(path)}: model file not found")
-    try:
-        model = load_tflite(path)
-    except (DatasetError, OSError, ValueError) as error:  # no spec, not a flatbuffer, bad JSON
-        reason = str(error.__cause__ or error)  # Kedro wraps load errors in a DatasetError
-        if path.name not in reason:
-            reason = f"{printable(path)}: cannot read the model: {reason}"
-        raise PredictError(printable(reason)) from error
-    crop = model.spec.get("face_crop")
-    if not isinstance(crop, Mapping) or "size" not in crop or "margin" not in crop:
-        raise PredictError(
-            f"{printable(path)}: the spec has no face_crop with size and margin, so faces cannot "
-            "be cropped as in training"
-        )
-    return Model(
-        path=path,
-        content=model.content,
-        spec=model.spec,
-        labels=list(model.spec["labels"]),
-        crop_size=int(crop["size"]),
-        crop_margin=float(crop["margin"]),
-    )
 
 
 class Predictor:
