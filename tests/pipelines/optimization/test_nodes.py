@@ -203,3 +203,23 @@ def test_every_registered_technique_makes_what_it_promises(name, kept_models, ch
         assert rows[0]["max_unique_per_channel"] <= 4, rows[0]
     else:
         assert rows[0]["max_unique_per_channel"] > 4, rows[0]
+
+
+def test_a_technique_makes_the_same_file_whatever_ran_before_it(kept_models, chain_inputs):
+    """Seeded from the cell's settings: the k-means++ centres and the fine-tuning do not depend on
+    the random numbers other work in the process drew (other techniques have run since the
+    fixture made its file, and more is drawn here). The weights are compared: the bytes differ
+    by the layer names Keras numbers per process (``conv2d_12``)."""
+    import tensorflow as tf
+
+    from pediatric_emotion.modeling.tflite_inspection import weight_tensors
+
+    tf.random.uniform((8,))
+    np.random.default_rng().random(8)
+    _, files, _ = TECHNIQUES["clustered"].function()(
+        model=kept_models["model"], cell=CELL, technique="clustered", **chain_inputs
+    )
+    again = weight_tensors(files["int8"].content)
+    first = weight_tensors(kept_models["clustered"][0]["int8"].content)
+    assert len(again) == len(first) > 10
+    assert all(np.array_equal(a.values, b.values) for a, b in zip(again, first, strict=True))

@@ -61,14 +61,20 @@ def cell_context(
     face_crop: Mapping[str, Any],
 ) -> CellContext:
     """The context of a technique node's inputs, after checking its examples belong to the
-    crops folder."""
+    crops folder. Seeds Python, NumPy and TensorFlow with the cell's ``seed`` (as training
+    does), so what a technique makes (dropout in fine-tuning, k-means++ cluster centres) depends
+    on its inputs and settings alone, not on what ran before it in the same process."""
+    import tf_keras as keras
+
     name = cell_name(cell["architecture"], cell["variant"])
     check_crops_match(examples, face_crops.root, f"{name}.training_examples")
+    settings = cell_settings(training, architecture, variant)
+    keras.utils.set_random_seed(int(settings["seed"]))
     return CellContext(
         architecture_name=cell["architecture"],
         variant_name=cell["variant"],
         architecture=architecture,
-        settings=cell_settings(training, architecture, variant),
+        settings=settings,
         optimization=optimization,
         emotions=list(emotions),
         face_crop=face_crop,
