@@ -429,9 +429,7 @@ def training_batches(
         training=True,
         cache=settings.get("cache"),
     ).repeat()  # each epoch is `steps` batches of one reshuffled stream
-    steps = steps_per_epoch(len(train), int(settings["batch_size"]))
-    if max_steps_per_epoch:
-        steps = min(steps, int(max_steps_per_epoch))
+    steps = steps_per_epoch(len(train), int(settings["batch_size"]), max_steps_per_epoch)
     weights = (
         class_weights(train["label"].to_numpy(), num_classes)
         if str(settings.get("class_balance", "none")) == "weights"
@@ -440,13 +438,15 @@ def training_batches(
     return data, steps, weights
 
 
-def steps_per_epoch(n_examples: int, batch_size: int) -> int:
-    """Batches for one pass over ``n_examples`` (the last one partial): ceil(n / batch_size)."""
+def steps_per_epoch(n_examples: int, batch_size: int, max_steps: int | None = None) -> int:
+    """Batches for one pass over ``n_examples`` (the last one partial): ceil(n / batch_size),
+    at most ``max_steps`` where given."""
     if n_examples <= 0 or batch_size <= 0:
         raise ValueError(
             f"n_examples and batch_size must be positive, got {n_examples}, {batch_size}"
         )
-    return math.ceil(n_examples / batch_size)
+    steps = math.ceil(n_examples / batch_size)
+    return min(steps, int(max_steps)) if max_steps else steps
 
 
 def class_weights(labels: Sequence[int], num_classes: int) -> dict[int, float]:

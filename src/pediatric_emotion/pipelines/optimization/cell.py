@@ -40,6 +40,19 @@ class CellContext:
     def fine_tuning(self) -> Mapping[str, Any]:
         return self.optimization.get("fine_tuning") or {}
 
+    @property
+    def train(self) -> pd.DataFrame:
+        """The train split of the cell's examples: what fine-tuning and calibration read."""
+        return self.examples[self.examples["split"] == "train"]
+
+    @property
+    def max_fine_tuning_steps(self) -> int | None:
+        """Batches per fine-tuning epoch at most: ``fine_tuning.max_steps_per_epoch``, else
+        training's cap."""
+        return self.fine_tuning.get("max_steps_per_epoch") or self.settings.get(
+            "max_steps_per_epoch"
+        )
+
     def quantizations(self, technique: str) -> list[str]:
         """The TFLite files ``technique`` writes (``optimization.quantizations``)."""
         configured = (self.optimization.get("quantizations") or {}).get(technique)
@@ -89,13 +102,22 @@ def fine_tuning_batches(context: CellContext) -> tuple[Any, int, dict[int, float
     from pediatric_emotion.modeling.inputs import training_batches
 
     return training_batches(
-        context.examples[context.examples["split"] == "train"],
+        context.train,
         context.crops_root,
         architecture=context.architecture,
         settings=context.settings,
         num_classes=len(context.emotions),
-        max_steps_per_epoch=context.fine_tuning.get("max_steps_per_epoch")
-        or context.settings.get("max_steps_per_epoch"),
+        max_steps_per_epoch=context.max_fine_tuning_steps,
+    )
+
+
+def fine_tuning_steps(context: CellContext) -> int:
+    """The batches of one fine-tuning epoch, as ``fine_tuning_batches`` counts them, without
+    building the stream."""
+    from pediatric_emotion.modeling.inputs import steps_per_epoch
+
+    return steps_per_epoch(
+        len(context.train), int(context.settings["batch_size"]), context.max_fine_tuning_steps
     )
 
 
@@ -103,7 +125,7 @@ def representative_images(context: CellContext) -> Any:
     """Model-ready train images for int8 calibration: a seeded sample of the train split."""
     from pediatric_emotion.modeling.inputs import as_arrays, crop_stream
 
-    train = context.examples[context.examples["split"] == "train"]
+    train = context.train
     count = min(int(context.optimization.get("representative_images", 100)), len(train))
     sample = train.sample(n=count, random_state=int(context.settings["seed"]))
     return as_arrays(

@@ -25,7 +25,7 @@ from pediatric_emotion.pipelines.optimization.cell import (
     CellContext,
     cell_context,
     fine_tune,
-    fine_tuning_batches,
+    fine_tuning_steps,
     quantizable_copy,
     representative_images,
 )
@@ -107,7 +107,7 @@ def prune_classifier(
     context = cell_context(cell, **inputs)
     pruning = context.optimization.get("pruning") or {}
     frequency = int(pruning.get("frequency", 100))
-    _, steps, _ = fine_tuning_batches(context)
+    steps = fine_tuning_steps(context)
     epochs = int(context.fine_tuning.get("epochs", 1))
     total = max(1, steps * epochs)
     # Reach the target on a mask update: the last multiple of `frequency` within end_fraction.
