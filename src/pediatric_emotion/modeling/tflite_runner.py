@@ -113,8 +113,12 @@ class InputRecipe:
         Decoded by :func:`pediatric_emotion.images.read_image` (an unreadable file, or one over
         its default pixel limit, raises its ``UnreadableImageError``); Pillow converts to gray
         and resizes."""
+        return self.fit(read_image(path))
+
+    def fit(self, rgb: np.ndarray) -> np.ndarray:
+        """Decoded RGB uint8 pixels [h, w, 3] as :meth:`read` gives them: converted to gray
+        and resized with Pillow only where the spec's colour or size differs."""
         mode, channels = COLOURS[self.colour]
-        rgb = read_image(path)
         if mode == "RGB" and rgb.shape[:2] == (self.height, self.width):
             return rgb
         image = Image.fromarray(rgb).convert(mode)
