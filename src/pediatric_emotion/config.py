@@ -109,7 +109,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
         read_environment_variables: bool | None = False,
     ) -> dict:
         """Kedro's reading of one environment's files, with a file YAML refuses for its content
-        (a duplicate key) named in the error."""
+        (a duplicate key) named in the error. ``${oc.env:...}`` resolves in credentials (Kedro's
+        rule) and in mlflow.yml (``MLFLOW_TRACKING_URI`` overrides the local store)."""
+        read_environment_variables = bool(read_environment_variables) or key == "mlflow"
         try:
             return super()._read_dir_configs(
                 conf_path, patterns, key, processed_files, read_environment_variables

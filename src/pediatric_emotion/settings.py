@@ -12,6 +12,7 @@ from pediatric_emotion.hooks import (
     QuickDemoNoticeHook,
     ReleaseMemoryHook,
 )
+from pediatric_emotion.tracking.hooks import TrackingHook
 
 # Kedro 1.7 calls OmegaConf's deprecated register_new_resolver on every config load; the warning
 # is Kedro's to fix and says nothing a user can act on.
@@ -28,11 +29,13 @@ HOOKS: tuple = (
     QuickDemoNoticeHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
+    TrackingHook(),  # kedro-mlflow's hook, behind mlflow.yml's `enabled` (tracking/hooks.py)
 )
 
 # No usage data leaves the machine: kedro-telemetry (installed with kedro-viz) is switched off here
 # for sessions and notebooks, and by the .telemetry file and the Makefile for the CLI.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
+# kedro-mlflow's own entry-point hook is off: TrackingHook above is that hook, registered once.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro_mlflow")
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
