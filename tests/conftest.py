@@ -72,9 +72,12 @@ def kedro_cli(args: list[str], cwd: Path) -> str:
 
 def make_project_copy(destination: Path) -> Path:
     """Copy conf/base and pyproject.toml (not conf/local, not data) into ``destination``, with an
-    empty src/ for Kedro's bootstrap (the installed package is the one that runs)."""
+    empty src/ for Kedro's bootstrap (the installed package is the one that runs), and tracking
+    switched off in conf/local/mlflow.yml."""
     shutil.copytree(PROJECT_ROOT / "conf" / "base", destination / "conf" / "base")
     (destination / "conf" / "local").mkdir()
+    # no experiment tracking in the copies (about 6 s per session): tests/tracking/ turn it on
+    (destination / "conf" / "local" / "mlflow.yml").write_text("enabled: false\n")
     shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
     shutil.copy(PROJECT_ROOT / ".telemetry", destination / ".telemetry")
     (destination / "src").mkdir()

@@ -25,6 +25,7 @@ import logging
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException
@@ -53,6 +54,20 @@ def tracking_uri(conf: dict[str, Any]) -> str | None:
     """The tracking URI kedro-mlflow will use: mlflow.yml's, else ``MLFLOW_TRACKING_URI``."""
     server = conf.get("server") or {}
     return server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+
+
+_SQLITE = "sqlite:///"
+
+
+def local_sqlite_uri(uri: str, project_path: Any) -> str:
+    """``sqlite:///relative/path.db`` made absolute against the project root (not the current
+    folder), its folder created; other SQLite URIs unchanged."""
+    path = uri[len(_SQLITE) :]
+    if not path or path.startswith("/") or path == ":memory:" or "?" in path:
+        return uri
+    absolute = Path(project_path) / path
+    absolute.parent.mkdir(parents=True, exist_ok=True)
+    return f"{_SQLITE}{absolute}"
 
 
 def _is_http(uri: str | None) -> bool:
@@ -119,7 +134,11 @@ class TrackingHook(MlflowHook):
         check_server(uri)
         if _is_http(uri):
             _server_artifact_root(conf)
-            loader["mlflow"] = conf
+        elif uri and uri.startswith(_SQLITE):
+            conf.setdefault("server", {})["mlflow_tracking_uri"] = local_sqlite_uri(
+                uri, context.project_path
+            )
+        loader["mlflow"] = conf
         super().after_context_created(context)
 
     def _worker_setup(self) -> bool:
