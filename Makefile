@@ -21,7 +21,7 @@ export DO_NOT_TRACK := 1
 # reaches your package mirror (uv reads UV_INDEX_URL / UV_EXTRA_INDEX_URL instead).
 INSTALLER ?= uv
 ifeq ($(INSTALLER),uv)
-INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
+INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --excludes uv-excludes.txt
 else
 INSTALL := $(BIN)/python -m pip install $(PIP_FLAGS)
 endif
