@@ -1,0 +1,192 @@
+"""Per-cell child runs and the reporting artifacts of a tracked ``kedro run`` (issue 20).
+
+Run structure: one parent run per ``kedro run`` (kedro-mlflow's) holding the parameters and the
+reporting artifacts, and one nested child run per cell of the grid, tagged ``cell`` =
+``{architecture}.{variant}``, ``architecture`` and ``variant``. "The same cell across runs" is
+then one query: ``MlflowClient().search_runs([experiment_id], "tags.cell = 'x.y'")``, every
+child run carrying the same metric names (``{technique}.{quantization}.{column}``) so they line up
+in the UI's comparison view.
+
+Everything here goes through ``MlflowClient`` with explicit run ids (no active-run stack), reads
+the grid's tables only (aggregates), and logs files from ``data/08_reporting`` only: never a face
+crop (:func:`reporting_artifacts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from pediatric_emotion.grid import CELL_COLUMNS, FILE_COLUMNS, cell_name
+
+logger = logging.getLogger(__name__)
+
+CELL_TAG = "cell"
+PARENT_TAG = "mlflow.parentRunId"  # what makes a run nested in the UI
+
+FILE_METRICS = (
+    "test_balanced_accuracy",
+    "test_balanced_accuracy_ci_low",
+    "test_balanced_accuracy_ci_high",
+    "test_macro_f1",
+    "test_macro_f1_ci_low",
+    "test_macro_f1_ci_high",
+    "size_bytes",
+    "gzip_bytes",
+    "sparsity",
+    "latency_ms",
+    "p50_ms",
+)
+"""The leaderboard's per-file columns logged, as ``{technique}.{quantization}.{column}``, where
+present and numeric."""
+
+HISTORY_METRICS = ("val_balanced_accuracy", "val_loss", "val_accuracy", "loss", "accuracy")
+"""Per-epoch columns of a cell's history logged with ``step=epoch``."""
+
+TRAINING_PREFIX = "training."
+
+Loader = Callable[[str], Any]
+"""Loads a catalog entry by name; ``None`` when it has no data."""
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def cells_of(*tables: pd.DataFrame | None) -> list[str]:
+    """The cells (``{architecture}.{variant}``) present in any of the tables, sorted."""
+    names: set[str] = set()
+    for table in tables:
+        if table is not None and set(CELL_COLUMNS) <= set(table.columns):
+            for architecture, variant in (
+                table[CELL_COLUMNS].drop_duplicates().itertuples(index=False)
+            ):
+                names.add(cell_name(str(architecture), str(variant)))
+    return sorted(names)
+
+
+def _rows_of(table: pd.DataFrame | None, cell: str) -> pd.DataFrame:
+    if table is None or not set(CELL_COLUMNS) <= set(table.columns):
+        return pd.DataFrame()
+    names = table["architecture"].astype(str) + "." + table["variant"].astype(str)
+    return table[names == cell]
+
+
+def file_metrics(leaderboard_rows: pd.DataFrame) -> dict[str, float]:
+    """``{technique}.{quantization}.{column}`` -> value for one cell's leaderboard rows."""
+    metrics: dict[str, float] = {}
+    columns = [c for c in FILE_METRICS if c in leaderboard_rows.columns]
+    for _, row in leaderboard_rows.iterrows():
+        prefix = f"{row['technique']}.{row['quantization']}"
+        for column in columns:
+            value = _number(row[column])
+            if value is not None:
+                metrics[f"{prefix}.{column}"] = value
+    return metrics
+
+
+def training_metrics(summary_rows: pd.DataFrame) -> dict[str, float]:
+    """The numeric columns of a cell's training_summary row, as ``training.{column}``."""
+    if summary_rows.empty:
+        return {}
+    row = summary_rows.iloc[0]
+    metrics = {}
+    for column in summary_rows.columns:
+        if column in FILE_COLUMNS:
+            continue
+        value = _number(row[column])
+        if value is not None:
+            metrics[f"{TRAINING_PREFIX}{column}"] = value
+    return metrics
+
+
+def history_steps(history: Mapping[str, list] | None) -> list[tuple[str, float, int]]:
+    """``(metric, value, epoch)`` for every epoch of a cell's history (a dict of lists, one
+    entry per epoch, with an ``epoch`` list counted from 1)."""
+    if not history or "epoch" not in history:
+        return []
+    epochs = [int(e) for e in history["epoch"]]
+    steps = []
+    for name in HISTORY_METRICS:
+        for epoch, raw in zip(epochs, history.get(name) or [], strict=False):
+            value = _number(raw)
+            if value is not None:
+                steps.append((name, value, epoch))
+    return steps
+
+
+def log_cell_runs(
+    client: Any,
+    parent_run_id: str,
+    leaderboard: pd.DataFrame | None,
+    training_summary: pd.DataFrame | None,
+    histories: Mapping[str, Mapping[str, list] | None],
+) -> dict[str, str]:
+    """One finished child run of ``parent_run_id`` per cell of the tables; returns cell -> run
+    id."""
+    from mlflow.entities import Metric
+
+    parent = client.get_run(parent_run_id)
+    experiment_id = parent.info.experiment_id
+    runs: dict[str, str] = {}
+    for cell in cells_of(leaderboard, training_summary):
+        architecture, variant = cell.split(".", 1)
+        run = client.create_run(
+            experiment_id,
+            run_name=cell,
+            tags={
+                PARENT_TAG: parent_run_id,
+                CELL_TAG: cell,
+                "architecture": architecture,
+                "variant": variant,
+            },
+        )
+        run_id = run.info.run_id
+        timestamp = run.info.start_time
+        values = {
+            **file_metrics(_rows_of(leaderboard, cell)),
+            **training_metrics(_rows_of(training_summary, cell)),
+        }
+        metrics = [Metric(key, value, timestamp, 0) for key, value in values.items()]
+        metrics += [
+            Metric(name, value, timestamp, epoch)
+            for name, value, epoch in history_steps(histories.get(cell))
+        ]
+        for start in range(0, len(metrics), 1000):  # MLflow's batch limit
+            client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        client.set_terminated(run_id)
+        runs[cell] = run_id
+    logger.info("MLflow: %d cell run(s) under run %s", len(runs), parent_run_id)
+    return runs
+
+
+def catalog_loader(catalog: Any) -> Loader:
+    """Loads a dataset of the session's catalog (factory patterns resolved), ``None`` when it has
+    no data."""
+
+    def load(name: str) -> Any:
+        try:
+            if not catalog.exists(name):
+                return None
+            return catalog.load(name)
+        except Exception as error:  # noqa: BLE001  (tracking never fails a finished run)
+            logger.warning("MLflow: %s not loaded (%s)", name, error)
+            return None
+
+    return load
+
+
+def log_run_tables(client: Any, parent_run_id: str, load: Loader) -> dict[str, str]:
+    """Child runs from the catalog's leaderboard, training_summary and per-cell histories."""
+    leaderboard = load("leaderboard")
+    summary = load("training_summary")
+    histories = {cell: load(f"{cell}.history") for cell in cells_of(leaderboard, summary)}
+    return log_cell_runs(client, parent_run_id, leaderboard, summary, histories)
