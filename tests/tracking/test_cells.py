@@ -170,9 +170,11 @@ def test_hook_logs_cells_and_never_raises(client, tmp_path, caplog):
     parent = client.create_run(experiment).info.run_id
     hook = TrackingHook()
     hook.enabled, hook.run_id = True, parent
-    hook._log_cells(_Catalog({"training_summary": SUMMARY}))
+    hook._log_outputs(_Catalog({"training_summary": SUMMARY}), {"project_path": str(tmp_path)})
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent}'")
     assert sorted(r.data.tags[CELL_TAG] for r in children) == ["mobilenet_v2.fer", "resnet50.cafe"]
     hook.run_id = "no-such-run"
-    hook._log_cells(_Catalog({"training_summary": SUMMARY}))  # logged, not raised
+    hook._log_outputs(
+        _Catalog({"training_summary": SUMMARY}), {"project_path": str(tmp_path)}
+    )  # logged, not raised
     assert "per-cell runs were not logged" in caplog.text

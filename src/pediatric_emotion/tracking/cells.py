@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -190,3 +191,52 @@ def log_run_tables(client: Any, parent_run_id: str, load: Loader) -> dict[str, s
     summary = load("training_summary")
     histories = {cell: load(f"{cell}.history") for cell in cells_of(leaderboard, summary)}
     return log_cell_runs(client, parent_run_id, leaderboard, summary, histories)
+
+
+REPORTING = Path("data/08_reporting")
+"""The only folder artifacts are taken from (aggregates and plots; no image of a child)."""
+
+REPORT_FILES = ("report.html", "leaderboard.csv", "recommendation.json")
+PLOT_GLOBS = {  # artifact folder -> PNGs under the reporting folder
+    "training": "training/*.learning_curve.png",
+    "evaluation": "evaluation/**/*.png",  # confusion matrices, {cell}/{split}/{file}.png
+}
+ARTIFACT_PNG_PREFIXES = tuple(f"{folder}/" for folder in PLOT_GLOBS)
+"""Where every PNG of a run lies in its artifacts: the plots, nothing else."""
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """A regular file whose real path lies under ``root`` (no link out to, say, face crops)."""
+    real = path.resolve()
+    return path.is_file() and real.is_relative_to(root.resolve()) and "face_crops" not in real.parts
+
+
+def reporting_artifacts(root: Path) -> list[tuple[Path, str]]:
+    """``(file, artifact folder)`` for the report, leaderboard, recommendation, model cards,
+    learning curves and confusion-matrix plots under the reporting folder ``root``."""
+    found = [(root / name, "") for name in REPORT_FILES]
+    found += [
+        (path, str(path.parent.relative_to(root))) for path in root.glob("model_cards/**/*.md")
+    ]
+    for pattern in PLOT_GLOBS.values():
+        found += [(path, str(path.parent.relative_to(root))) for path in root.glob(pattern)]
+    return [(path, folder) for path, folder in found if _inside(path, root)]
+
+
+def log_reporting_artifacts(client: Any, run_id: str, root: Path) -> int:
+    """Log :func:`reporting_artifacts` to the run, laid out as under ``root``; returns how
+    many."""
+    import shutil
+    import tempfile
+
+    files = reporting_artifacts(root)
+    if not files:
+        return 0
+    with tempfile.TemporaryDirectory() as staging:
+        for path, folder in files:
+            target = Path(staging) / folder
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / path.name)
+        client.log_artifacts(run_id, staging)
+    logger.info("MLflow: %d reporting file(s) logged to run %s", len(files), run_id)
+    return len(files)

@@ -225,26 +225,37 @@ class TrackingHook(MlflowHook):
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         if self.enabled:
             try:
-                self._log_cells(catalog)
+                self._log_outputs(catalog, run_params)
                 super().after_pipeline_run(
                     run_params=run_params, pipeline=pipeline, catalog=catalog
                 )
             finally:
                 _forget_run()
 
-    def _log_cells(self, catalog: Any) -> None:
-        """The per-cell child runs (tracking/cells.py); a failure is logged, never raised: the
-        pipeline's outputs are already written."""
+    def _log_outputs(self, catalog: Any, run_params: dict[str, Any]) -> None:
+        """The per-cell child runs and the reporting artifacts (tracking/cells.py); a failure is
+        logged, never raised: the pipeline's outputs are already written."""
         if self.run_id is None:
             return
         from mlflow import MlflowClient
 
-        from pediatric_emotion.tracking.cells import catalog_loader, log_run_tables
+        from pediatric_emotion.tracking.cells import (
+            REPORTING,
+            catalog_loader,
+            log_reporting_artifacts,
+            log_run_tables,
+        )
 
+        client = MlflowClient()
         try:
-            log_run_tables(MlflowClient(), self.run_id, catalog_loader(catalog))
+            log_run_tables(client, self.run_id, catalog_loader(catalog))
         except Exception:  # noqa: BLE001
             logger.exception("MLflow: the per-cell runs were not logged")
+        project = Path(run_params.get("project_path") or ".")
+        try:
+            log_reporting_artifacts(client, self.run_id, project / REPORTING)
+        except Exception:  # noqa: BLE001
+            logger.exception("MLflow: the reporting artifacts were not logged")
 
     @hook_impl
     def on_pipeline_error(
