@@ -58,6 +58,7 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> li
 @pytest.fixture
 def client_and_run(tmp_path: Path, monkeypatch) -> tuple[MlflowClient, str]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("art", artifact_location=(tmp_path / "art").as_uri())

@@ -67,6 +67,7 @@ def _history(scores: list[float]) -> dict[str, list]:
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch) -> MlflowClient:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return MlflowClient(tracking_uri=uri)
 

@@ -256,6 +256,24 @@ class TrackingHook(MlflowHook):
             log_reporting_artifacts(client, self.run_id, project / REPORTING)
         except Exception:  # noqa: BLE001
             logger.exception("MLflow: the reporting artifacts were not logged")
+        try:
+            self._register(catalog_loader(catalog), project)
+        except Exception:  # noqa: BLE001
+            logger.exception("MLflow: the recommended model was not registered")
+
+    def _register(self, load: Any, project: Path) -> None:
+        """The recommended TFLite file, logged in the session's run and registered."""
+        recommendation = load("recommendation")
+        if not recommendation:
+            return
+        import mlflow
+
+        from pediatric_emotion.tracking.registry import register_recommended
+
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:
+            mlflow.start_run(run_id=self.run_id)  # ended by kedro-mlflow's after_pipeline_run
+        register_recommended(project, recommendation, load("leaderboard"))
 
     @hook_impl
     def on_pipeline_error(
