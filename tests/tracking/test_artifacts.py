@@ -15,6 +15,7 @@ from pediatric_emotion.tracking.cells import (  # noqa: E402
     ARTIFACT_PNG_PREFIXES,
     REPORTING,
     log_reporting_artifacts,
+    reporting_artifacts,
 )
 from pediatric_emotion.tracking.hooks import TrackingHook  # noqa: E402
 
@@ -108,3 +109,15 @@ def test_missing_reporting_folder_logs_nothing(client_and_run, tmp_path):
     client, run_id = client_and_run
     assert log_reporting_artifacts(client, run_id, tmp_path / "nowhere") == 0
     assert _artifacts(client, run_id) == []
+
+
+def test_only_the_files_of_datasets_this_run_wrote(project):
+    reporting = project / REPORTING
+    files = reporting_artifacts(reporting, {"mobilenet_v2.fer.learning_curve", "report_html"})
+    assert sorted(p.relative_to(reporting).as_posix() for p, _ in files) == [
+        "report.html",
+        "training/mobilenet_v2.fer.learning_curve.png",
+    ]
+    confusion = reporting_artifacts(reporting, {"mobilenet_v2.fer.evaluation_confusion_plots"})
+    assert [folder for _, folder in confusion] == ["evaluation/mobilenet_v2.fer/test"]
+    assert reporting_artifacts(reporting, set()) == []

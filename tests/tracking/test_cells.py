@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -21,7 +22,9 @@ from pediatric_emotion.tracking.cells import (  # noqa: E402
     history_steps,
     log_cell_runs,
     log_run_tables,
+    produced_only,
 )
+from pediatric_emotion.tracking.hooks import TrackingHook  # noqa: E402
 
 
 def _leaderboard(accuracy: float) -> pd.DataFrame:
@@ -165,8 +168,6 @@ def test_tables_read_through_the_catalog(client, tmp_path):
 
 
 def test_hook_logs_cells_and_never_raises(client, tmp_path, caplog):
-    from pediatric_emotion.tracking.hooks import TrackingHook
-
     experiment = _experiment(client, tmp_path)
     parent = client.create_run(experiment).info.run_id
     hook = TrackingHook()
@@ -179,3 +180,30 @@ def test_hook_logs_cells_and_never_raises(client, tmp_path, caplog):
         _Catalog({"training_summary": SUMMARY}), {"project_path": str(tmp_path)}
     )  # logged, not raised
     assert "per-cell runs were not logged" in caplog.text
+
+
+def test_partial_run_logs_only_what_it_wrote(client, tmp_path):
+    experiment = _experiment(client, tmp_path)
+    parent = client.create_run(experiment).info.run_id
+    hook = TrackingHook()
+    hook.enabled, hook.run_id = True, parent
+    on_file = _Catalog({"leaderboard": _leaderboard(0.6), "training_summary": SUMMARY})
+    harmonization = SimpleNamespace(all_outputs=lambda: {"face_manifest", "source_inventory"})
+    hook._log_outputs(on_file, {"project_path": str(tmp_path)}, harmonization)
+    assert not client.search_runs([experiment], f"tags.{CELL_TAG} != ''")  # an earlier run's
+    training = SimpleNamespace(all_outputs=lambda: {"training_summary", "resnet50.cafe.history"})
+    hook._log_outputs(on_file, {"project_path": str(tmp_path)}, training)
+    found = client.search_runs([experiment], f"tags.{CELL_TAG} != ''")
+    assert sorted(r.data.tags[CELL_TAG] for r in found) == ["mobilenet_v2.fer", "resnet50.cafe"]
+    assert all("training.params" in r.data.metrics for r in found)
+    assert not any("baseline.int8.size_bytes" in r.data.metrics for r in found)  # not this run's
+
+
+def test_history_read_on_file_for_a_reporting_only_run(client, tmp_path):
+    experiment = _experiment(client, tmp_path)
+    parent = client.create_run(experiment).info.run_id
+    on_file = catalog_loader(
+        _Catalog({"leaderboard": _leaderboard(0.6), "mobilenet_v2.fer.history": _history([0.1])})
+    )
+    runs = log_run_tables(client, parent, produced_only(on_file, {"leaderboard"}), on_file)
+    assert client.get_metric_history(runs["mobilenet_v2.fer"], "val_balanced_accuracy")

@@ -185,11 +185,24 @@ def catalog_loader(catalog: Any) -> Loader:
     return load
 
 
-def log_run_tables(client: Any, parent_run_id: str, load: Loader) -> dict[str, str]:
-    """Child runs from the catalog's leaderboard, training_summary and per-cell histories."""
+def produced_only(load: Loader, produced: set[str] | None) -> Loader:
+    """``load`` limited to the datasets this run wrote (``None`` for the rest): a partial run
+    (``--pipelines``, ``--namespaces``) logs what it made, not the files of an earlier run."""
+    if produced is None:
+        return load
+    return lambda name: load(name) if name in produced else None
+
+
+def log_run_tables(
+    client: Any, parent_run_id: str, load: Loader, load_history: Loader | None = None
+) -> dict[str, str]:
+    """Child runs from the leaderboard, training_summary and per-cell histories. The histories
+    go through ``load_history`` (default ``load``): a cell's history on file is the one its
+    figures come from, even when an earlier run trained it."""
     leaderboard = load("leaderboard")
     summary = load("training_summary")
-    histories = {cell: load(f"{cell}.history") for cell in cells_of(leaderboard, summary)}
+    history_of = load_history or load
+    histories = {cell: history_of(f"{cell}.history") for cell in cells_of(leaderboard, summary)}
     return log_cell_runs(client, parent_run_id, leaderboard, summary, histories)
 
 
@@ -211,25 +224,46 @@ def _inside(path: Path, root: Path) -> bool:
     return path.is_file() and real.is_relative_to(root.resolve()) and "face_crops" not in real.parts
 
 
-def reporting_artifacts(root: Path) -> list[tuple[Path, str]]:
+def _dataset_of(relative: Path) -> str:
+    """The catalog entry that writes a reporting file (catalog_reporting.yml, catalog.yml,
+    catalog_evaluation.yml)."""
+    parts = relative.parts
+    if parts[0] == "model_cards":
+        return "model_cards"
+    if parts[0] == "training":
+        return relative.name.removesuffix(".png")  # {cell}.learning_curve
+    if parts[0] == "evaluation" and len(parts) > 2:
+        return f"{parts[1]}.evaluation_confusion_plots"
+    return {"report.html": "report_html"}.get(relative.name, relative.stem)
+
+
+def reporting_artifacts(root: Path, produced: set[str] | None = None) -> list[tuple[Path, str]]:
     """``(file, artifact folder)`` for the report, leaderboard, recommendation, model cards,
-    learning curves and confusion-matrix plots under the reporting folder ``root``."""
+    learning curves and confusion-matrix plots under the reporting folder ``root``; with
+    ``produced``, only the files of those datasets (the ones this run wrote)."""
     found = [(root / name, "") for name in REPORT_FILES]
     found += [
         (path, str(path.parent.relative_to(root))) for path in root.glob("model_cards/**/*.md")
     ]
     for pattern in PLOT_GLOBS.values():
         found += [(path, str(path.parent.relative_to(root))) for path in root.glob(pattern)]
-    return [(path, folder) for path, folder in found if _inside(path, root)]
+    return [
+        (path, folder)
+        for path, folder in found
+        if _inside(path, root)
+        and (produced is None or _dataset_of(path.relative_to(root)) in produced)
+    ]
 
 
-def log_reporting_artifacts(client: Any, run_id: str, root: Path) -> int:
+def log_reporting_artifacts(
+    client: Any, run_id: str, root: Path, produced: set[str] | None = None
+) -> int:
     """Log :func:`reporting_artifacts` to the run, laid out as under ``root``; returns how
     many."""
     import shutil
     import tempfile
 
-    files = reporting_artifacts(root)
+    files = reporting_artifacts(root, produced)
     if not files:
         return 0
     with tempfile.TemporaryDirectory() as staging:

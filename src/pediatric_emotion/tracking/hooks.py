@@ -225,16 +225,17 @@ class TrackingHook(MlflowHook):
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         if self.enabled:
             try:
-                self._log_outputs(catalog, run_params)
+                self._log_outputs(catalog, run_params, pipeline)
                 super().after_pipeline_run(
                     run_params=run_params, pipeline=pipeline, catalog=catalog
                 )
             finally:
                 _forget_run()
 
-    def _log_outputs(self, catalog: Any, run_params: dict[str, Any]) -> None:
-        """The per-cell child runs and the reporting artifacts (tracking/cells.py); a failure is
-        logged, never raised: the pipeline's outputs are already written."""
+    def _log_outputs(self, catalog: Any, run_params: dict[str, Any], pipeline: Any = None) -> None:
+        """The per-cell child runs, the reporting artifacts and the recommended model
+        (tracking/cells.py, registry.py), from the datasets ``pipeline`` wrote (all on file
+        without one); a failure is logged, never raised: the pipeline's outputs are written."""
         if self.run_id is None:
             return
         from mlflow import MlflowClient
@@ -244,20 +245,24 @@ class TrackingHook(MlflowHook):
             catalog_loader,
             log_reporting_artifacts,
             log_run_tables,
+            produced_only,
         )
 
+        produced = None if pipeline is None else set(pipeline.all_outputs())
+        on_file = catalog_loader(catalog)
+        load = produced_only(on_file, produced)
         client = MlflowClient()
         try:
-            log_run_tables(client, self.run_id, catalog_loader(catalog))
+            log_run_tables(client, self.run_id, load, on_file)
         except Exception:  # noqa: BLE001
             logger.exception("MLflow: the per-cell runs were not logged")
         project = Path(run_params.get("project_path") or ".")
         try:
-            log_reporting_artifacts(client, self.run_id, project / REPORTING)
+            log_reporting_artifacts(client, self.run_id, project / REPORTING, produced)
         except Exception:  # noqa: BLE001
             logger.exception("MLflow: the reporting artifacts were not logged")
         try:
-            self._register(catalog_loader(catalog), project)
+            self._register(load, project)
         except Exception:  # noqa: BLE001
             logger.exception("MLflow: the recommended model was not registered")
 
