@@ -1,17 +1,22 @@
-"""`kedro run --pipelines=reporting` with tracking on, on the reporting tests' hand-made tables:
-the session's run gets the reporting artifacts (and no face crop), one child run per cell with the
-leaderboard's figures and the cell's per-epoch history, and the recommended file registered."""
+"""`kedro run --pipelines=reporting` with tracking on, on the reporting tests' hand-made tables,
+against a SQLite store and a real `mlflow server`: the session's run gets the reporting artifacts
+(and no face crop), one child run per cell with the leaderboard's figures and the cell's
+per-epoch history, and the recommended file registered."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import make_project_copy, run_pipelines
 from tests.pipelines.reporting.conftest import FOLDER, make_tables
+from tests.tracking.servers import mlflow_server
 from tests.tracking.test_artifacts import PNG, _artifacts, _assert_no_face_crop
 
 mlflow = pytest.importorskip("mlflow")
@@ -29,7 +34,18 @@ INPUT_FILES = {  # as tests/pipelines/reporting/test_pipeline.py writes them
 HISTORY = {"epoch": [1, 2], "phase": ["head", "head"], "val_balanced_accuracy": [0.3, 0.45]}
 
 
-def test_reporting_run_logs_cells_artifacts_and_model(tmp_path, tflite_path, monkeypatch):
+@contextmanager
+def _store(kind: str, folder: Path) -> Iterator[str]:
+    """A local SQLite store, or a real ``mlflow server`` (killed on exit); its URI."""
+    if kind == "server":
+        with mlflow_server(folder / "server") as uri:
+            yield uri
+    else:
+        yield f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "server"])
+def test_reporting_run_logs_cells_artifacts_and_model(kind, tmp_path, tflite_path, monkeypatch):
     root = make_project_copy(tmp_path / "project")
     (root / "conf/local/mlflow.yml").unlink()  # the shipped setting: tracking on
     for name, path in INPUT_FILES.items():
@@ -43,7 +59,11 @@ def test_reporting_run_logs_cells_artifacts_and_model(tmp_path, tflite_path, mon
     crop = root / "data/03_primary/face_crops/demo/child01.png"
     crop.parent.mkdir(parents=True)
     crop.write_bytes(PNG)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with _store(kind, tmp_path) as uri:
+        _run_and_check(root, uri, monkeypatch)
+
+
+def _run_and_check(root: Path, uri: str, monkeypatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     bootstrap_project(root)
@@ -60,7 +80,7 @@ def test_reporting_run_logs_cells_artifacts_and_model(tmp_path, tflite_path, mon
     files = _artifacts(client, parent.info.run_id)
     assert {"report.html", "leaderboard.csv", "recommendation.json"} <= set(files)
     assert any(f.startswith("model_cards/") for f in files)
-    _assert_no_face_crop(files)  # the registered model included
+    _assert_no_face_crop(files)
     assert parent.info.status == "FINISHED"
 
     net = client.search_runs([experiment.experiment_id], "tags.cell = 'net.demo'")
