@@ -44,6 +44,7 @@ def _leaderboard(accuracy: float) -> pd.DataFrame:
     table["test_macro_f1"] = table["test_balanced_accuracy"] - 0.01
     table["gzip_bytes"] = table["size_bytes"] // 2
     table["status"] = "ok"
+    table["latency_target"] = ["", "Test CPU", "Test CPU", None]
     return table
 
 
@@ -114,6 +115,8 @@ def test_child_runs_tagged_with_metrics_and_history(client, tmp_path):
     assert tags[CELL_TAG] == "mobilenet_v2.fer" and tags["mlflow.parentRunId"] == parent
     assert (tags["architecture"], tags["variant"]) == ("mobilenet_v2", "fer")
     assert run.info.status == "FINISHED"
+    assert tags["baseline.int8.latency_target"] == "Test CPU"
+    assert "keras.float32.latency_target" not in tags
     metrics = run.data.metrics
     assert metrics["pruning.int8.test_balanced_accuracy_ci_high"] == pytest.approx(0.6)
     assert metrics["baseline.int8.gzip_bytes"] == 1_200_000

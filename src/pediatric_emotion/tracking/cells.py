@@ -45,6 +45,10 @@ FILE_METRICS = (
 """The leaderboard's per-file columns logged, as ``{technique}.{quantization}.{column}``, where
 present and numeric."""
 
+FILE_TAGS = ("latency_target", "latency_target_kind", "status")
+"""The leaderboard's per-file text columns set as tags ``{technique}.{quantization}.{column}``:
+where a latency was measured (a host's figure does not predict a phone's)."""
+
 HISTORY_METRICS = ("val_balanced_accuracy", "val_loss", "val_accuracy", "loss", "accuracy")
 """Per-epoch columns of a cell's history logged with ``step=epoch``."""
 
@@ -92,6 +96,17 @@ def file_metrics(leaderboard_rows: pd.DataFrame) -> dict[str, float]:
             if value is not None:
                 metrics[f"{prefix}.{column}"] = value
     return metrics
+
+
+def file_tags(leaderboard_rows: pd.DataFrame) -> dict[str, str]:
+    """``{technique}.{quantization}.{column}`` -> text for :data:`FILE_TAGS` that are set."""
+    tags: dict[str, str] = {}
+    columns = [c for c in FILE_TAGS if c in leaderboard_rows.columns]
+    for _, row in leaderboard_rows.iterrows():
+        for column in columns:
+            if pd.notna(row[column]) and str(row[column]):
+                tags[f"{row['technique']}.{row['quantization']}.{column}"] = str(row[column])
+    return tags
 
 
 def training_metrics(summary_rows: pd.DataFrame) -> dict[str, float]:
@@ -148,6 +163,7 @@ def log_cell_runs(
                 CELL_TAG: cell,
                 "architecture": architecture,
                 "variant": variant,
+                **file_tags(_rows_of(leaderboard, cell)),
             },
         )
         run_id = run.info.run_id
