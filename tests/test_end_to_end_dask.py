@@ -10,6 +10,10 @@ equal; each cell's history and model weights are equal, because training is seed
 (keras.utils.set_random_seed, seeded shuffle and stateless augmentation) and TensorFlow on CPU
 is deterministic for the same ops and thread counts, whichever process runs the cell. Not
 compared: times (seconds, images per second) and the plots' bytes.
+
+The Dask run is tracked (MLflow, a SQLite store outside the project): its nodes run in the
+workers, so their parameters, the per-cell child runs and the run's status must still land in
+one run of the session.
 """
 
 from __future__ import annotations
@@ -78,8 +82,19 @@ def sequential_run(tmp_path_factory, demo_raw) -> tuple[Path, Path]:
 def runs(sequential_run) -> dict[str, Path]:
     root, sequential = sequential_run
     in_chunks = {**TINY_TRAINING, "parallel_cropping": {"workers": 2, "chunk_size": 32}}
-    run_pipelines(root, PIPELINES, in_chunks, runner=DaskRunner(n_workers=2))
-    return {"sequential": sequential, "dask": root / "data"}
+    (root / "conf/local/mlflow.yml").unlink()  # the shipped setting: tracking on
+    store = sequential.parent / "mlflow.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        try:
+            run_pipelines(root, PIPELINES, in_chunks, runner=DaskRunner(n_workers=2))
+        finally:
+            import mlflow
+
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+    return {"sequential": sequential, "dask": root / "data", "store": store}
 
 
 def test_the_sequential_run_trains_both_cells(sequential_run):
@@ -142,3 +157,30 @@ def test_every_node_was_timed_on_the_workers(runs):
     assert len(timing) > 8 + 2 * len(CELLS)  # harmonization, summary, the cells' nodes
     assert set(timing["status"]) == {"completed"}
     assert timing["seconds"].gt(0).all()
+
+
+def test_the_dask_run_is_one_tracked_run_with_its_workers_parameters_and_cells(runs):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{runs['store']}")
+    runs_logged = [
+        r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+    ]
+    (parent,) = [r for r in runs_logged if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "FINISHED"
+    params = parent.data.params
+    assert any(name.startswith("training.") for name in params)  # logged in the workers
+    assert any(name.startswith("parallel_cropping.") for name in params)
+    assert params["run.demo_data"] == "true"
+    children = {r.data.tags["cell"]: r for r in runs_logged if r is not parent}
+    assert sorted(children) == sorted(CELLS)
+    for cell, run in children.items():
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.status == "FINISHED"
+        history = json.loads(
+            (runs["dask"] / f"07_model_output/training/{cell}.history.json").read_text()
+        )
+        logged = client.get_metric_history(run.info.run_id, "val_balanced_accuracy")
+        assert [m.value for m in sorted(logged, key=lambda m: m.step)] == pytest.approx(
+            history["val_balanced_accuracy"]
+        )

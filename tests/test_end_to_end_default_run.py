@@ -14,11 +14,20 @@ end-to-end test.
 The run also has a technique the project does not ship, added the way a user adds one (one
 registry row, one builder function, its name in conf): ``float16_only``. It must reach every
 stage: optimization_summary, evaluation, profiling, the leaderboard and a model card.
+
+The run is tracked, as a user's run is, against a real ``mlflow server`` (SQLite backend, a
+temporary folder) started for this module: the run, the cell's child run with the leaderboard's
+figures and its history, the reporting artifacts (no face crop) and the registered recommended
+file are read back through ``MlflowClient``, and the registered model, served by ``mlflow models
+serve``, answers face crops of the test role with the LiteRT interpreter's classes.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,6 +35,7 @@ import yaml
 
 from pediatric_emotion.grid import TECHNIQUES, Technique, register_technique
 from tests.conftest import TINY_TRAINING, project_with_demo_data, run_pipelines
+from tests.tracking.servers import mlflow_server, model_server, post_json
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +43,8 @@ TINY = {
     **TINY_TRAINING,
     "device_profiling": {"warmup_runs": 1, "runs": 3},
     "optimization": {"fine_tuning": {"max_steps_per_epoch": 2}, "pruning": {"frequency": 10}},
+    # a one-epoch model is near chance: recommend the best file anyway, to register it
+    "reporting": {"min_balanced_accuracy": 0.0},
 }
 
 
@@ -54,8 +66,18 @@ def float16_technique():
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory, demo_raw, float16_technique):
+def tracking_server(tmp_path_factory):
+    """A real ``mlflow server`` for this module's run; its URI."""
+    with mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, demo_raw, float16_technique, tracking_server):
+    import mlflow
+
     root = project_with_demo_data(tmp_path_factory.mktemp("default_run"), demo_raw)
+    (root / "conf/local/mlflow.yml").unlink()  # the shipped setting: tracking on
     base = yaml.safe_load((root / "conf/base/parameters_training.yml").read_text())
     grid = {
         "architectures": {"mobilenet_v3_small": base["architectures"]["mobilenet_v3_small"]},
@@ -72,9 +94,14 @@ def default_run(tmp_path_factory, demo_raw, float16_technique):
     handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
     logging.getLogger().addHandler(handler)
     try:
-        run_pipelines(root, ["__default__"], TINY)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+            patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+            run_pipelines(root, ["__default__"], TINY)
     finally:
         logging.getLogger().removeHandler(handler)
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
     return root, records
 
 
@@ -144,3 +171,100 @@ def test_a_technique_added_with_one_registry_row_reaches_every_stage(default_run
     assert board.loc["float16_only", "latency_ms"] > 0
     card = next((reports / "model_cards").rglob("float16_only/float16.md")).read_text()
     assert "float16_only: float16 weights, nothing else" in card
+
+
+CELL = "mobilenet_v3_small.public_guesswhat"
+
+
+def _tracked(tracking_server):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "pediatric_emotion"]
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return client, experiment.experiment_id, parent
+
+
+def test_the_run_its_cell_and_its_files_are_read_back_from_the_server(default_run, tracking_server):
+    from tests.tracking.test_artifacts import _artifacts, _assert_no_face_crop
+
+    root, _ = default_run
+    client, experiment_id, parent = _tracked(tracking_server)
+    assert parent.info.status == "FINISHED"
+    params = parent.data.params
+    assert params["run.demo_data"] == "true" and params["run.environment"] == "local"
+    assert "run.git_commit" in params and params["training.seed"] == "42"
+    files = _artifacts(client, parent.info.run_id)
+    assert {"report.html", "leaderboard.csv", "recommendation.json"} <= set(files)
+    assert f"training/{CELL}.learning_curve.png" in files
+    assert any(f.startswith(f"evaluation/{CELL}/") and f.endswith(".png") for f in files)
+    assert any(f.startswith("model_cards/") for f in files)
+    _assert_no_face_crop(files)
+
+    (cell,) = client.search_runs([experiment_id], f"tags.cell = '{CELL}'")
+    assert cell.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    board = pd.read_csv(root / "data/08_reporting/leaderboard.csv")
+    for row in board[board["tflite_path"].notna()].itertuples():
+        logged = cell.data.metrics[f"{row.technique}.{row.quantization}.test_balanced_accuracy"]
+        assert logged == pytest.approx(row.test_balanced_accuracy)
+        assert cell.data.metrics[f"{row.technique}.{row.quantization}.size_bytes"] == row.size_bytes
+    history = json.loads((root / f"data/07_model_output/training/{CELL}.history.json").read_text())
+    logged = client.get_metric_history(cell.info.run_id, "val_balanced_accuracy")
+    logged = sorted(logged, key=lambda m: m.step)
+    assert [m.step for m in logged] == history["epoch"]
+    assert [m.value for m in logged] == pytest.approx(history["val_balanced_accuracy"])
+
+
+def _recommended_version(default_run, tracking_server):
+    root, _ = default_run
+    client, _, parent = _tracked(tracking_server)
+    record = json.loads((root / "data/08_reporting/recommendation.json").read_text())
+    recommended = record["recommended"]
+    (version,) = client.search_model_versions("name = 'pediatric_emotion'")
+    assert parent.data.tags["registered_model"] == f"models:/pediatric_emotion/{version.version}"
+    return root, recommended, version
+
+
+def test_the_recommended_file_is_registered_with_its_figures(default_run, tracking_server):
+    root, recommended, version = _recommended_version(default_run, tracking_server)
+    assert version.run_id == _tracked(tracking_server)[2].info.run_id
+    assert (version.tags["technique"], version.tags["quantization"]) == (
+        recommended["technique"],
+        recommended["quantization"],
+    )
+    board = pd.read_csv(root / "data/08_reporting/leaderboard.csv")
+    row = board[
+        (board["technique"] == recommended["technique"])
+        & (board["quantization"] == recommended["quantization"])
+    ].squeeze()
+    assert float(version.tags["test_balanced_accuracy"]) == pytest.approx(
+        row["test_balanced_accuracy"]
+    )
+
+
+def test_the_served_model_answers_face_crops_with_the_litert_classes(
+    default_run, tracking_server, tmp_path
+):
+    from pediatric_emotion.datasets import load_tflite
+    from pediatric_emotion.harmonized_crops import crop_paths
+    from pediatric_emotion.modeling.tflite_runner import tflite_probabilities
+
+    root, recommended, version = _recommended_version(default_run, tracking_server)
+    manifest = pd.read_parquet(root / "data/03_primary/face_manifest.parquet")
+    crops = crop_paths(root / "data/03_primary/face_crops", manifest[manifest["role"] == "test"])
+    crops = crops[:12]
+    model = load_tflite(root / recommended["tflite_path"])
+    expected = tflite_probabilities(model.content, model.spec, crops, where="reference")
+    labels = model.spec["labels"]
+    images = [[base64.b64encode(Path(path).read_bytes()).decode()] for path in crops]
+    with model_server(
+        f"models:/pediatric_emotion/{version.version}", tracking_server, tmp_path
+    ) as url:
+        answer = post_json(
+            f"{url}/invocations", {"dataframe_split": {"columns": ["image"], "data": images}}
+        )
+    predictions = answer["predictions"]
+    assert [row["emotion"] for row in predictions] == [labels[i] for i in expected.argmax(axis=1)]
+    for row, scores in zip(predictions, expected, strict=True):
+        assert [row[f"p_{label}"] for label in labels] == pytest.approx(scores.tolist(), abs=1e-6)

@@ -9,4 +9,9 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+from pediatric_emotion.known_warnings import ignore_known_warnings  # noqa: E402
+
+ignore_known_warnings()
+
 __version__ = "0.1.0"

@@ -3,8 +3,6 @@
 Kept free of TensorFlow imports so that ``kedro viz`` and the data-only pipelines start fast.
 """
 
-import warnings
-
 from pediatric_emotion.config import ProjectConfigLoader
 from pediatric_emotion.hooks import (
     GridEnvironmentHook,
@@ -14,12 +12,6 @@ from pediatric_emotion.hooks import (
 )
 from pediatric_emotion.tracking.hooks import TrackingHook
 
-# Kedro 1.7 calls OmegaConf's deprecated register_new_resolver on every config load; the warning
-# is Kedro's to fix and says nothing a user can act on.
-warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
-# The summary nodes gather `{arch}.{variant}.*` outputs of every namespace of the grid, which is
-# what namespaces are for; Kedro warns about any dotted name read outside its own namespace.
-warnings.filterwarnings("ignore", message="One or more dataset names contain", category=UserWarning)
 
 # The quick demo's cuts named at the start of a run; every node's duration in the log, and
 # data/08_reporting/run_timing.csv after each run; memory given back after every node (one run

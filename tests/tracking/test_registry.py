@@ -14,7 +14,12 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pediatric_emotion.tracking.hooks import TrackingHook  # noqa: E402
-from pediatric_emotion.tracking.registry import MODEL_NAME, register_recommended  # noqa: E402
+from pediatric_emotion.tracking.registry import (  # noqa: E402
+    MODEL_NAME,
+    RUN_TAG,
+    file_digest,
+    register_recommended,
+)
 
 TFLITE = "data/06_models/tflite/mobilenet_v2.fer/baseline/float32.tflite"
 FILE = {
@@ -58,14 +63,30 @@ def project(tmp_path, tflite_path) -> Path:
 
 def test_recommended_file_registered_with_its_figures(store, project):
     with mlflow.start_run(experiment_id=store):
-        info = register_recommended(project, RECOMMENDATION, LEADERBOARD)
-    version = mlflow.MlflowClient().get_model_version(
-        MODEL_NAME, str(info.registered_model_version)
-    )
+        number = register_recommended(project, RECOMMENDATION, LEADERBOARD)
+    version = mlflow.MlflowClient().get_model_version(MODEL_NAME, number)
     tags = version.tags
+    assert tags["sha256"] == file_digest(project / TFLITE)
     assert tags["test_balanced_accuracy"] == "0.61" and tags["gzip_bytes"] == "1234"
     assert tags["latency_ms"] == "3.5" and tags["technique"] == "baseline"
     assert "p50_ms" not in tags  # null in the record, absent from the leaderboard
+
+
+def test_an_unchanged_file_is_not_registered_again(store, project):
+    client = mlflow.MlflowClient()
+    numbers = []
+    for leaderboard in (LEADERBOARD, LEADERBOARD, LEADERBOARD.assign(gzip_bytes=1300)):
+        with mlflow.start_run(experiment_id=store) as run:
+            numbers.append(register_recommended(project, RECOMMENDATION, leaderboard))
+        assert client.get_run(run.info.run_id).data.tags[RUN_TAG] == (
+            f"models:/{MODEL_NAME}/{numbers[-1]}"
+        )
+    # the same file and figures: version 1 again; new figures (a new test set): a new version
+    assert numbers == ["1", "1", "2"]
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == 2
+    (project / TFLITE).write_bytes((project / TFLITE).read_bytes() + b"\0")
+    with mlflow.start_run(experiment_id=store):
+        assert register_recommended(project, RECOMMENDATION, LEADERBOARD) == "3"
 
 
 def test_nothing_recommended_nothing_registered(store, project):

@@ -1,5 +1,6 @@
 """`kedro run --pipelines=reporting` with tracking on, on the reporting tests' hand-made tables,
-against a SQLite store and a real `mlflow server`: the session's run gets the reporting artifacts
+against a SQLite store (tests/test_end_to_end_default_run.py does the same against a real
+`mlflow server`, on a real grid): the session's run gets the reporting artifacts
 (and no face crop), one child run per cell with the leaderboard's figures and the cell's
 per-epoch history, and the recommended file registered."""
 
@@ -7,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import make_project_copy, run_pipelines
 from tests.pipelines.reporting.conftest import FOLDER, make_tables
-from tests.tracking.servers import mlflow_server
 from tests.tracking.test_artifacts import PNG, _artifacts, _assert_no_face_crop
 
 mlflow = pytest.importorskip("mlflow")
@@ -34,18 +32,7 @@ INPUT_FILES = {  # as tests/pipelines/reporting/test_pipeline.py writes them
 HISTORY = {"epoch": [1, 2], "phase": ["head", "head"], "val_balanced_accuracy": [0.3, 0.45]}
 
 
-@contextmanager
-def _store(kind: str, folder: Path) -> Iterator[str]:
-    """A local SQLite store, or a real ``mlflow server`` (killed on exit); its URI."""
-    if kind == "server":
-        with mlflow_server(folder / "server") as uri:
-            yield uri
-    else:
-        yield f"sqlite:///{folder / 'mlflow.db'}"
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "server"])
-def test_reporting_run_logs_cells_artifacts_and_model(kind, tmp_path, tflite_path, monkeypatch):
+def test_reporting_run_logs_cells_artifacts_and_model(tmp_path, tflite_path, monkeypatch):
     root = make_project_copy(tmp_path / "project")
     (root / "conf/local/mlflow.yml").unlink()  # the shipped setting: tracking on
     for name, path in INPUT_FILES.items():
@@ -59,8 +46,7 @@ def test_reporting_run_logs_cells_artifacts_and_model(kind, tmp_path, tflite_pat
     crop = root / "data/03_primary/face_crops/demo/child01.png"
     crop.parent.mkdir(parents=True)
     crop.write_bytes(PNG)
-    with _store(kind, tmp_path) as uri:
-        _run_and_check(root, uri, monkeypatch)
+    _run_and_check(root, f"sqlite:///{tmp_path / 'mlflow.db'}", monkeypatch)
 
 
 def _run_and_check(root: Path, uri: str, monkeypatch) -> None:

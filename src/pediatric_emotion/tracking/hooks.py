@@ -115,6 +115,7 @@ class TrackingHook(MlflowHook):
     def __init__(self) -> None:
         super().__init__()
         self.enabled: bool | None = None  # None: no session in this process (a Dask worker)
+        self.run_information: dict[str, str] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -140,6 +141,15 @@ class TrackingHook(MlflowHook):
             )
         loader["mlflow"] = conf
         super().after_context_created(context)
+        from pediatric_emotion.tracking.run_info import run_information
+
+        try:
+            catalog_config = dict(loader["catalog"])
+        except MissingConfigException:
+            catalog_config = {}
+        self.run_information = run_information(
+            Path(context.project_path), context.env, context.params, catalog_config
+        )
 
     def _worker_setup(self) -> bool:
         """In a Dask worker: adopt the session's run from the environment, once."""
@@ -185,6 +195,11 @@ class TrackingHook(MlflowHook):
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         if self.run_id is not None:
             import mlflow
+
+            # the environment, the git commit and whether the data was the demo's (run_info.py)
+            mlflow.log_params(self.run_information)
+            if self.run_information.get("run.git_commit", "unknown") != "unknown":
+                mlflow.set_tag("mlflow.source.git.commit", self.run_information["run.git_commit"])
 
             # for the Dask workers, started after this hook (see the module's docstring)
             _share_run(
