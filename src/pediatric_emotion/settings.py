@@ -12,7 +12,6 @@ from pediatric_emotion.hooks import (
 )
 from pediatric_emotion.tracking.hooks import TrackingHook
 
-
 # The quick demo's cuts named at the start of a run; every node's duration in the log, and
 # data/08_reporting/run_timing.csv after each run; memory given back after every node (one run
 # trains and compresses many models in one process).
