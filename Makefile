@@ -12,6 +12,7 @@ PYTEST_PARALLEL ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile --no-loa
 # No usage data leaves the machine (kedro-telemetry comes with kedro-viz); .telemetry says so too.
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: install run test test-fast rehearsal lint demo-data viz clean-data
 
@@ -50,6 +51,7 @@ run: demo-data  ## the main job: the default pipelines on the demo data (the qui
 	$(BIN)/kedro run --runner=$(RUNNER)
 	@echo "Report:      data/08_reporting/report.html"
 	@echo "Leaderboard: data/08_reporting/leaderboard.csv"
+	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///data/09_tracking/mlflow.db (docs/tracking.md)"
 	@echo "Quick demo (conf/base/parameters_demo.yml); without its cuts: $(BIN)/kedro run --params=demo.full=true"
 
 test: $(STAMP)  ## lint, then the whole test suite (slow end-to-end tests and the paper rehearsal included)

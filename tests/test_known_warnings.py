@@ -51,3 +51,27 @@ def test_the_kedro_command_does_not_show_them(project_root):
     )
     assert "Usage: kedro" in result.stdout
     assert "type hints" not in result.stdout + result.stderr
+
+
+def test_mlflow_telemetry_is_off_in_a_fresh_process_of_the_project(project_root):
+    """MLflow sends usage data unless MLFLOW_DISABLE_TELEMETRY (or DO_NOT_TRACK=true) says no;
+    the package sets it before MLflow is imported, whatever the caller's environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "CI", "PYTEST_CURRENT_TEST"}
+    }
+    code = (
+        "import pediatric_emotion, mlflow.telemetry.utils as t; "
+        "print(t.MLFLOW_DISABLE_TELEMETRY.get())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "True"

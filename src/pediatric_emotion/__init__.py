@@ -8,8 +8,8 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
+# No usage data leaves the machine: MLflow's telemetry off (it reads "true", not DO_NOT_TRACK=1).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from pediatric_emotion.known_warnings import ignore_known_warnings  # noqa: E402
 
 ignore_known_warnings()

@@ -5,8 +5,9 @@ settings are told apart by their parameters."""
 from __future__ import annotations
 
 import pytest
+from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import project_with_demo_data, run_pipelines
+from tests.conftest import make_project_copy, project_with_demo_data, run_pipelines
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -44,3 +45,25 @@ def test_two_runs_are_told_apart_by_their_parameters(tmp_path, demo_raw, monkeyp
     others = [e for e in client.search_experiments() if e.name != "pediatric_emotion"]
     assert all(not client.search_runs([e.experiment_id]) for e in others)  # no stray runs
     assert not (root / "mlruns").exists()
+
+
+def test_a_failed_run_is_marked_failed_and_left_closed(tmp_path, monkeypatch):
+    root = make_project_copy(tmp_path / "project")
+    bootstrap_project(root)
+    (root / "conf/local/mlflow.yml").unlink()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    missing = {"sources": {"ferplus": {"path": "data/01_raw/nowhere"}}}
+    try:
+        with pytest.raises(Exception, match="nowhere"):
+            run_pipelines(root, ["label_harmonization"], missing)
+        assert mlflow.active_run() is None
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("pediatric_emotion")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.params["sources.ferplus.path"] == "data/01_raw/nowhere"
