@@ -12,7 +12,8 @@ as the spec's ``face_crop`` says (``pediatric-emotion predict`` finds and crops 
 pictures; this model does not). Output: a DataFrame with ``emotion`` and one ``p_<label>``
 column per label of the spec, in its order.
 
-Only this module imports MLflow; nothing on Kedro's start-up path imports it.
+Imported by the tracking hook when it registers the recommended file (tracking/registry.py),
+never by the pipelines.
 """
 
 from __future__ import annotations
