@@ -37,6 +37,19 @@ DEMO_SCALE = 0.15
 """The end-to-end tests' demo data: conf/base's demo_data at this scale (every planted case)."""
 
 
+@pytest.fixture(autouse=True)
+def no_mlflow_state_between_tests() -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs and active run, left as they were: a
+    tracked Kedro session sets them (kedro-mlflow), and a test after it would log there."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT

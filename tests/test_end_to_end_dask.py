@@ -47,7 +47,7 @@ def _outputs(data: Path) -> set[str]:
     return {
         p.relative_to(data).as_posix()
         for p in data.rglob("*")
-        if p.is_file() and not p.relative_to(data).as_posix().startswith("01_raw")
+        if p.is_file() and not p.relative_to(data).as_posix().startswith(("01_raw", "09_tracking"))
     }
 
 

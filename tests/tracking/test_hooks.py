@@ -67,3 +67,21 @@ def test_relative_sqlite_store_is_under_the_project(tmp_path):
     assert uri == f"sqlite:///{tmp_path}/data/09_tracking/mlflow.db"
     assert (tmp_path / "data/09_tracking").is_dir()
     assert local_sqlite_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+
+
+def test_relative_artifact_folder_is_under_the_project_or_the_servers(tmp_path):
+    from pediatric_emotion.tracking.hooks import _local_artifact_location
+
+    def conf(location):
+        kwargs = {"artifact_location": location}
+        return {"tracking": {"experiment": {"create_experiment_kwargs": kwargs}}}, kwargs
+
+    local, kwargs = conf("data/09_tracking/artifacts")
+    _local_artifact_location(local, tmp_path, server=False)
+    assert kwargs["artifact_location"] == str(tmp_path / "data/09_tracking/artifacts")
+    remote, kwargs = conf("data/09_tracking/artifacts")
+    _local_artifact_location(remote, tmp_path, server=True)
+    assert kwargs["artifact_location"] is None  # the server's artifact root
+    given, kwargs = conf("s3://bucket/runs")
+    _local_artifact_location(given, tmp_path, server=True)
+    assert kwargs["artifact_location"] == "s3://bucket/runs"

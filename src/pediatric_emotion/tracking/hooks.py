@@ -74,15 +74,16 @@ def _is_http(uri: str | None) -> bool:
     return bool(uri) and str(uri).lower().startswith(("http://", "https://"))
 
 
-def _server_artifact_root(conf: dict[str, Any]) -> None:
-    """With a tracking server, drop a relative ``artifact_location`` (the local store's): the
-    server's artifact root holds the artifacts, not a folder on this machine."""
+def _local_artifact_location(conf: dict[str, Any], project_path: Any, server: bool) -> None:
+    """A relative ``artifact_location`` (the local store's folder): with a tracking server,
+    dropped (the server's artifact root holds the artifacts, not a folder on this machine);
+    otherwise made absolute against the project root, not the current folder."""
     kwargs = ((conf.get("tracking") or {}).get("experiment") or {}).get(
         "create_experiment_kwargs"
     ) or {}
     location = kwargs.get("artifact_location")
     if location and "://" not in str(location) and not os.path.isabs(str(location)):
-        kwargs["artifact_location"] = None
+        kwargs["artifact_location"] = None if server else str(Path(project_path) / location)
 
 
 def check_server(uri: str | None, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
@@ -133,9 +134,8 @@ class TrackingHook(MlflowHook):
             return
         uri = tracking_uri(conf)
         check_server(uri)
-        if _is_http(uri):
-            _server_artifact_root(conf)
-        elif uri and uri.startswith(_SQLITE):
+        _local_artifact_location(conf, context.project_path, server=_is_http(uri))
+        if uri and uri.startswith(_SQLITE):
             conf.setdefault("server", {})["mlflow_tracking_uri"] = local_sqlite_uri(
                 uri, context.project_path
             )
