@@ -117,6 +117,7 @@ class TrackingHook(MlflowHook):
         super().__init__()
         self.enabled: bool | None = None  # None: no session in this process (a Dask worker)
         self.run_information: dict[str, str] = {}
+        self._project: tuple[Path, str | None] = (Path.cwd(), None)
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -141,15 +142,7 @@ class TrackingHook(MlflowHook):
             )
         loader["mlflow"] = conf
         super().after_context_created(context)
-        from pediatric_emotion.tracking.run_info import run_information
-
-        try:
-            catalog_config = dict(loader["catalog"])
-        except MissingConfigException:
-            catalog_config = {}
-        self.run_information = run_information(
-            Path(context.project_path), context.env, context.params, catalog_config
-        )
+        self._project = (Path(context.project_path), context.env)
 
     def _worker_setup(self) -> bool:
         """In a Dask worker: adopt the session's run from the environment, once."""
@@ -186,6 +179,13 @@ class TrackingHook(MlflowHook):
                 parameters=parameters,
                 save_version=save_version,
                 load_versions=load_versions,
+            )
+            from pediatric_emotion.tracking.run_info import run_information
+
+            # from the configuration Kedro has just read, not read again
+            project, environment = self._project
+            self.run_information = run_information(
+                project, environment, parameters.get("parameters") or {}, conf_catalog or {}
             )
 
     @hook_impl
