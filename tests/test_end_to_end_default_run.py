@@ -45,6 +45,12 @@ TINY = {
     "optimization": {"fine_tuning": {"max_steps_per_epoch": 2}, "pruning": {"frequency": 10}},
     # a one-epoch model is near chance: recommend the best file anyway, to register it
     "reporting": {"min_balanced_accuracy": 0.0},
+    # every test picture (so the clean row is the evaluation's figure), three corruptions
+    "robustness": {
+        "images_per_class": None,
+        "severities": [1, 5],
+        "corruptions": ["jpeg", "rotation", "occlusion_mouth"],
+    },
 }
 
 
@@ -171,6 +177,35 @@ def test_a_technique_added_with_one_registry_row_reaches_every_stage(default_run
     assert board.loc["float16_only", "latency_ms"] > 0
     card = next((reports / "model_cards").rglob("float16_only/float16.md")).read_text()
     assert "float16_only: float16 weights, nothing else" in card
+
+
+def test_every_model_and_file_is_swept_and_the_report_plots_it(default_run):
+    root, _ = default_run
+    reports = root / "data/08_reporting"
+    robustness = pd.read_csv(reports / "robustness_metrics.csv")
+    models = set(zip(robustness["technique"], robustness["quantization"], strict=True))
+    assert models == {
+        ("keras", "float32"),
+        ("baseline", "float32"),
+        ("baseline", "int8"),
+        ("float16_only", "float16"),
+    }
+    conditions = set(zip(robustness["corruption"], robustness["severity"], strict=True))
+    assert conditions == {("clean", 0)} | {
+        (c, s) for c in ("jpeg", "rotation", "occlusion_mouth") for s in (1, 5)
+    }
+    metrics = pd.read_csv(reports / "evaluation_metrics.csv")
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "balanced_accuracy")]
+    figures = test.set_index(["technique", "quantization"])["value"]
+    clean = robustness[robustness["corruption"] == "clean"]
+    for _, row in clean.iterrows():  # the same crops through the same models
+        expected = figures[(row["technique"], row["quantization"])]
+        assert row["balanced_accuracy"] == pytest.approx(expected, abs=1e-9)
+    board = pd.read_csv(reports / "leaderboard.csv")
+    files = board[board["tflite_path"].notna()]
+    assert files["corrupted_balanced_accuracy"].notna().all() and files["mce"].notna().all()
+    page = (reports / "report.html").read_text(encoding="utf-8")
+    assert "Robustness to camera conditions" in page and "Holds up best" in page
 
 
 CELL = "mobilenet_v3_small.public_guesswhat"

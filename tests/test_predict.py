@@ -254,6 +254,41 @@ def test_model_without_its_spec_is_refused_naming_the_file(tiny_models, tmp_path
         load_model(text)
 
 
+def test_a_spec_with_align_true_gets_aligned_crops(tiny_models, demo_face, tmp_path):
+    """A file trained on aligned crops (its spec's face_crop says align: true) is fed aligned
+    crops; a spec with a bad eye_distance is refused naming the file."""
+    from pediatric_emotion.faces import FaceDetector, crop_detected_face, crop_face
+    from pediatric_emotion.modeling.tflite_runner import tflite_probabilities
+
+    base = tiny_models["int8"]
+    face_crop = {**base.spec["face_crop"], "align": True, "eye_distance": 0.31}
+    aligned = type(base)(content=base.content, spec={**base.spec, "face_crop": face_crop})
+    path = tmp_path / "aligned.tflite"
+    TFLiteModelDataset(filepath=str(path)).save(aligned)
+    picture = tmp_path / "child.png"
+    picture.write_bytes(encode_image(demo_face[0], ".png"))
+    rows, _ = predict(path, [picture], out=tmp_path / "out", face_detection=face_detection())
+    assert [row["status"] for row in rows] == ["ok"]
+
+    image = read_image(picture)
+    box = FaceDetector(**face_detection()).detect(image)
+    assert box is not None and box.left_eye is not None
+    crop = crop_detected_face(image, box, face_crop)
+    size, margin = face_crop["size"], face_crop["margin"]
+    assert not np.array_equal(crop, crop_face(image, (box.x, box.y, box.w, box.h), size, margin))
+    crop_file = tmp_path / "aligned_crop.png"
+    crop_file.write_bytes(encode_image(crop, ".png"))
+    expected = tflite_probabilities(base.content, aligned.spec, [crop_file], where="test")[0]
+    probabilities = np.array([rows[0][column] for column in PROB_COLUMNS])
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+    bad = tmp_path / "bad.tflite"
+    spec = {**base.spec, "face_crop": {**face_crop, "eye_distance": 1.5}}
+    TFLiteModelDataset(filepath=str(bad)).save(type(base)(content=base.content, spec=spec))
+    with pytest.raises(PredictError, match=r"bad\.tflite: the spec's face_crop\.eye_distance"):
+        load_model(bad)
+
+
 @pytest.fixture
 def run_main(monkeypatch, tmp_path):
     """``pediatric-emotion ARGUMENTS`` in this process, in ``tmp_path`` (outside the project: the

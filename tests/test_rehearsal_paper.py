@@ -50,6 +50,8 @@ STEPS: dict[str, Any] = {  # runtime parameters: steps, not settings, scaled dow
     "training": {"max_steps_per_epoch": 2, "batch_size": 8, "mixed_precision": True},
     "optimization": {"fine_tuning": {"max_steps_per_epoch": 2, "run_eagerly": True}},
     "device_profiling": {"warmup_runs": 1, "runs": 2},
+    # paper sweeps every picture at five severities: one picture per class, one condition here
+    "robustness": {"images_per_class": 1, "severities": [5], "corruptions": ["rotation"]},
 }
 
 

@@ -10,6 +10,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # No usage data leaves the machine: MLflow's telemetry off (it reads "true", not DO_NOT_TRACK=1).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# albumentations (corruptions.py) asks PyPI for a newer release on import unless told not to.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from pediatric_emotion.known_warnings import ignore_known_warnings  # noqa: E402
 
 ignore_known_warnings()

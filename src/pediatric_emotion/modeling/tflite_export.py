@@ -12,7 +12,8 @@ Quantizations (``optimization_summary.quantization``):
 The spec (:func:`tflite_spec`) says everything needed to feed the file without this code: class
 labels in output order, the input size and colour order, the pixel scaling
 (``x = pixel * scale + offset`` on RGB 0-255 pixels), the input/output quantization parameters,
-and how the face crop was made.
+and how the face crop was made (:func:`pediatric_emotion.faces.align.crop_spec`: size, margin,
+and whether the eyes were levelled).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from pediatric_emotion.faces.align import crop_spec
 from pediatric_emotion.modeling.inputs import Preprocessing
 from pediatric_emotion.modeling.quantizable import CUSTOM_OBJECTS
 from pediatric_emotion.modeling.tflite_inspection import (
@@ -190,10 +192,5 @@ def tflite_spec(
             "activation": "softmax",
             "recipe": "for int8/uint8: p = (q - quantization.zero_point) * quantization.scale",
         },
-        "face_crop": {
-            "size": int(face_crop.get("size", preprocessing.image_size)),
-            "margin": float(face_crop.get("margin", 0.0)),
-            "shape": "square around the detected face box, margin on each side as a fraction of "
-            "the box's longer side, replicate padding outside the image",
-        },
+        "face_crop": crop_spec({"size": preprocessing.image_size, "margin": 0.0, **face_crop}),
     }

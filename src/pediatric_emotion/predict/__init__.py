@@ -4,8 +4,9 @@ Every step is the one the project uses elsewhere: the model and its preprocessin
 with :func:`pediatric_emotion.datasets.load_tflite`; images are decoded by
 :mod:`pediatric_emotion.images`; the face is found by :class:`pediatric_emotion.faces.FaceDetector`
 (configured by the project's ``face_detection`` parameters when run inside the project) and
-cropped by :func:`pediatric_emotion.faces.crop_face` with the size and margin of the spec's
-``face_crop``, then saved as PNG like the training crops; the crops are fed to the LiteRT
+cropped by :func:`pediatric_emotion.faces.crop_detected_face` as the spec's ``face_crop`` says
+(size, margin, eyes levelled where it records ``align: true``), then saved as PNG like the
+training crops; the crops are fed to the LiteRT
 interpreter by :func:`pediatric_emotion.modeling.tflite_runner.tflite_probabilities`,
 exactly as evaluation feeds the test crops.
 

@@ -84,11 +84,12 @@ def predict(
         max_image_pixels = int(face_crop.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     settings = dict(face_detection)
     logger.info(
-        "Predicting with %s (%s, %d labels, %d px crops): %d pictures, %d videos",
+        "Predicting with %s (%s, %d labels, %d px %s crops): %d pictures, %d videos",
         printable(model.path),
         model.spec.get("quantization", "?"),
         len(model.labels),
         model.crop_size,
+        "aligned" if model.face_crop.get("align") else "unaligned",
         len(files),
         len(videos),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pediatric_emotion.faces import alignment_settings
 from pediatric_emotion.images import printable
 from pediatric_emotion.predict.inputs import PredictError
 
@@ -22,6 +23,15 @@ class Model:
     labels: list[str]
     crop_size: int
     crop_margin: float
+
+    @property
+    def face_crop(self) -> dict[str, Any]:
+        """The spec's ``face_crop`` as :func:`pediatric_emotion.faces.crop_detected_face` takes
+        it: size, margin, and ``align`` / ``eye_distance`` where the spec has them (an older
+        spec without them: not aligned)."""
+        recorded = self.spec.get("face_crop")
+        recorded = dict(recorded) if isinstance(recorded, Mapping) else {}
+        return {**recorded, "size": self.crop_size, "margin": self.crop_margin}
 
 
 def load_model(path: str | os.PathLike[str]) -> Model:
@@ -46,6 +56,10 @@ def load_model(path: str | os.PathLike[str]) -> Model:
             f"{printable(path)}: the spec has no face_crop with size and margin, so faces cannot "
             "be cropped as in training"
         )
+    try:
+        alignment_settings(crop)
+    except ValueError as error:
+        raise PredictError(f"{printable(path)}: the spec's {error}") from error
     return Model(
         path=path,
         content=model.content,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
+from pediatric_emotion.faces import FaceBox, FaceDetector, crop_detected_face
 from pediatric_emotion.images import encode_image
 from pediatric_emotion.predict.inputs import Picture, PredictError
 from pediatric_emotion.predict.model import Model
@@ -43,6 +43,7 @@ class Predictor:
         self.num_threads = num_threads
         self.counts: Counter[str] = Counter()
         self.emotions: Counter[str] = Counter()
+        self._face_crop = model.face_crop  # size, margin, alignment: as the spec says
         self._detectors = detector.detector
         if detector.detector == "blazeface" and detector.fallback == "haar":
             self._detectors = "blazeface or the haar fallback"
@@ -81,12 +82,7 @@ class Predictor:
                         save_annotated(self.annotated_dir, picture, annotated)
                     continue
                 for face_index, box in enumerate(boxes):
-                    crop = crop_face(
-                        picture.image,
-                        (box.x, box.y, box.w, box.h),
-                        size=model.crop_size,
-                        margin=model.crop_margin,
-                    )
+                    crop = crop_detected_face(picture.image, box, self._face_crop)
                     crop_path = Path(crops_dir) / f"{len(crop_paths):05d}.png"
                     crop_path.write_bytes(encode_image(crop, ".png"))
                     crop_paths.append(str(crop_path))

@@ -41,11 +41,13 @@ FILE_METRICS = (
     "sparsity",
     "latency_ms",
     "p50_ms",
+    "corrupted_balanced_accuracy",
+    "mce",
 )
 """The leaderboard's per-file columns logged, as ``{technique}.{quantization}.{column}``, where
 present and numeric."""
 
-FILE_TAGS = ("latency_target", "latency_target_kind", "status")
+FILE_TAGS = ("latency_target", "latency_target_kind", "status", "worst_corruption")
 """The leaderboard's per-file text columns set as tags ``{technique}.{quantization}.{column}``:
 where a latency was measured (a host's figure does not predict a phone's)."""
 

@@ -291,6 +291,8 @@ def test_cafe_files_and_metadata(demo_files):
         "sex",
         "mouth",
         "agreement",
+        "planted",  # demo-only columns: the planted robustness cases (test_planted.py)
+        "head_roll_deg",
     ]
     assert {row["file"] for row in rows} == set(images(files))
     pattern = re.compile(r"images/(\w+)/([a-z]\d+)_(\w+)_(open|closed|tongue|notongue)\.jpg")

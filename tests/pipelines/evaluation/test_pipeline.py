@@ -39,8 +39,13 @@ def test_every_cell_is_a_namespace_with_its_models(project_root, monkeypatch):
             f"{ns}.select_evaluation_images_node",
             f"{ns}.predict_keras_node",
             f"{ns}.evaluate_cell_node",
+            f"{ns}.evaluate_robustness_node",
             *(f"{ns}.predict_{t}_tflite_node" for t in expected_tflite),
         }
+        robustness = pipeline.filter(node_names=[f"{ns}.evaluate_robustness_node"]).nodes[0]
+        assert robustness.outputs == [f"{ns}.robustness_metrics"]
+        assert {"robustness_images", "robustness_crops", f"{ns}.model"} <= set(robustness.inputs)
+        assert {f"{ns}.{t}_tflite" for t in expected_tflite} <= set(robustness.inputs)
         for technique in expected_tflite:
             node = pipeline.filter(node_names=[f"{ns}.predict_{technique}_tflite_node"]).nodes[0]
             assert node.inputs[0] == f"{ns}.{technique}_tflite"
@@ -55,11 +60,17 @@ def test_every_cell_is_a_namespace_with_its_models(project_root, monkeypatch):
     summary = pipeline.filter(node_names=["summarize_evaluation_metrics_node"]).nodes[0]
     assert summary.inputs == [f"{a}.{v}.evaluation_metrics" for a, v in cells] + ["peer_metrics"]
     # the grid's tables and the plots (the study's numbers are reporting's)
+    corrupt = pipeline.filter(node_names=["corrupt_test_images_node"]).nodes[0]
+    assert corrupt.outputs == ["robustness_crops", "robustness_images"]
+    robustness = pipeline.filter(node_names=["summarize_robustness_node"]).nodes[0]
+    assert robustness.inputs == [f"{a}.{v}.robustness_metrics" for a, v in cells]
     assert pipeline.outputs() == {
         "evaluation_metrics",
         "subgroup_metrics",
         "compression_cost",
         "confusion_matrices",
+        "robustness_metrics",
+        "robustness_summary",
         *(f"{a}.{v}.evaluation_confusion_plots" for a, v in cells),
     }
 
@@ -83,6 +94,9 @@ def test_catalog_binds_every_evaluation_output_to_its_pattern(project_root):
         assert plots["path"].endswith(f"data/08_reporting/evaluation/{ns}")
         assert plots["dataset"]["type"] == "pediatric_emotion.datasets.AtomicMatplotlibDataset"
         assert resolved[f"{ns}.evaluation_images"]["type"] == "kedro.io.MemoryDataset"
+        assert resolved[f"{ns}.robustness_metrics"]["filepath"].endswith(
+            f"{folder}/robustness_metrics.csv"
+        )
     explicit = yaml.safe_load((project_root / "conf/base/catalog_evaluation.yml").read_text())
     for table in ("evaluation_metrics", "subgroup_metrics", "compression_cost"):
         assert explicit[table]["filepath"] == f"data/08_reporting/{table}.csv"
@@ -162,3 +176,16 @@ def test_a_whole_run_scores_every_model_and_file(
     ]
     confusion = pd.read_csv(reports / "evaluation/confusion_matrices.csv")
     assert len(confusion) == 6 * len(EMOTIONS) ** 2
+    # robustness: the manifest has no picture paths, so each crop stands in for its picture
+    robustness = pd.read_csv(reports / "robustness_metrics.csv")
+    settings = base["robustness"]
+    conditions = 1 + len(settings["corruptions"]) * len(settings["severities"])
+    assert len(robustness) == 3 * conditions
+    clean = robustness[robustness["corruption"] == "clean"].set_index(["technique", "quantization"])
+    test = headline[headline["split"] == "test"].set_index(["technique", "quantization"])
+    for model, value in test["value"].items():  # every test picture: images_per_class 4 > 3
+        assert clean.loc[model, "balanced_accuracy"] == pytest.approx(value, abs=1e-9)
+    summary = pd.read_csv(reports / "robustness_summary.csv")
+    assert len(summary) == 3
+    keras = summary[summary["technique"] == "keras"]
+    assert keras["mce"].iloc[0] == pytest.approx(1.0)

@@ -202,9 +202,42 @@ def _published() -> pd.DataFrame:
     )
 
 
+def _robustness() -> pd.DataFrame:
+    """Every model under two corruptions at two severities: the int8 file degrades fastest."""
+    rows = []
+    for (arch, variant, technique, quantization), scores in SCORES.items():
+        clean = scores[0]
+        fragile = 2.0 if quantization == "int8" else 1.0
+        for corruption, severity, drop in (
+            ("clean", 0, 0.0),
+            ("jpeg", 1, 0.02),
+            ("jpeg", 5, 0.10),
+            ("rotation", 1, 0.05),
+            ("rotation", 5, 0.20),
+        ):
+            rows.append(
+                dict(
+                    architecture=arch,
+                    variant=variant,
+                    technique=technique,
+                    quantization=quantization,
+                    corruption=corruption,
+                    severity=severity,
+                    images=20,
+                    faces_lost=int(severity == 5 and corruption == "rotation"),
+                    balanced_accuracy=clean - fragile * drop,
+                    balanced_accuracy_drop=fragile * drop,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
 def make_tables() -> dict[str, pd.DataFrame]:
-    """The six input tables of the reporting pipeline, and a published comparison (which the
+    """The eight input tables of the reporting pipeline, and a published comparison (which the
     pipeline makes from evaluation_metrics and subgroup_metrics) for the report's tests."""
+    from pediatric_emotion.pipelines.evaluation.robustness import summarize_robustness
+
+    robustness_metrics, robustness_summary = summarize_robustness(_robustness())
     training = pd.DataFrame(
         {
             "architecture": ["net", "big"],
@@ -251,6 +284,8 @@ def make_tables() -> dict[str, pd.DataFrame]:
         "subgroup_metrics": _subgroups(),
         "confusion_matrices": _confusion(),
         "published_comparison": _published(),
+        "robustness_metrics": robustness_metrics,
+        "robustness_summary": robustness_summary,
     }
 
 

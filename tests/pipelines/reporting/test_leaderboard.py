@@ -151,3 +151,23 @@ def test_undefined_per_class_scores_and_filled_accuracy_intervals_change_nothing
     base = _join(tables).drop(columns=["test_accuracy", "val_accuracy"])
     pd.testing.assert_frame_equal(board.drop(columns=["test_accuracy", "val_accuracy"]), base)
     assert board["test_accuracy"].dropna().eq(0.5).all()
+
+
+def test_the_robustness_summary_adds_its_columns_to_every_model(tables):
+    board = join_leaderboard(
+        *(tables[name] for name in INPUTS),
+        LATENCY,
+        robustness_summary=tables["robustness_summary"],
+    )
+    rows = board.set_index(["architecture", "technique", "quantization"])
+    int8 = rows.loc[("net", "baseline", "int8")]
+    # clean 0.48; drops 2 x (0.02, 0.10, 0.05, 0.20) -> mean 0.48 - 0.185
+    assert int8["corrupted_balanced_accuracy"] == pytest.approx(0.295)
+    assert int8["mce"] > 1.0 and int8["worst_corruption"] == "rotation"
+    assert rows.loc[("net", "keras", "float32"), "mce"] == pytest.approx(1.0)
+    assert pd.isna(rows.loc[("net", "pruned", "int8"), "mce"])  # no file, no figures
+    without = _join(tables)
+    assert without[["corrupted_balanced_accuracy", "mce", "worst_corruption"]].isna().all().all()
+    duplicated = pd.concat([tables["robustness_summary"]] * 2)
+    with pytest.raises(ValueError, match="robustness.*share a key"):
+        join_leaderboard(*(tables[name] for name in INPUTS), LATENCY, robustness_summary=duplicated)

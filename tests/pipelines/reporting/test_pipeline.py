@@ -19,6 +19,8 @@ INPUT_FILES = {
     "profiling_results": "data/08_reporting/profiling_results.csv",
     "subgroup_metrics": "data/08_reporting/subgroup_metrics.csv",
     "confusion_matrices": "data/08_reporting/evaluation/confusion_matrices.csv",
+    "robustness_metrics": "data/08_reporting/robustness_metrics.csv",
+    "robustness_summary": "data/08_reporting/robustness_summary.csv",
 }
 PUBLISHED_FILE = "data/08_reporting/published_comparison.csv"
 

@@ -29,8 +29,11 @@ class _Links(HTMLParser):
         self.tables += tag == "table"
 
 
-def _report(tables, reporting):
-    board, recommendation = build_leaderboard(*(tables[n] for n in INPUTS), reporting)
+def _report(tables, reporting, *, robustness=False):
+    extra = {"robustness_summary": tables["robustness_summary"]} if robustness else {}
+    board, recommendation = build_leaderboard(*(tables[n] for n in INPUTS), reporting, **extra)
+    if robustness:
+        extra = {"robustness_metrics": tables["robustness_metrics"]}
     page = build_report(
         leaderboard=board,
         recommendation=recommendation,
@@ -39,6 +42,7 @@ def _report(tables, reporting):
         published_comparison=tables["published_comparison"],
         reporting=reporting,
         emotions=EMOTIONS,
+        **extra,
     )
     return board, page
 
@@ -98,3 +102,24 @@ def test_one_model_card_per_exported_file(tables, reporting):
     assert "4.00 ms" in card and "host: Test CPU (benchmark_model" in card
     assert "**Not a diagnosis**" in card
     assert "**Recommended**" in cards["net.demo/baseline/float32"] and "**Recommended**" not in card
+
+
+def test_the_robustness_section_plots_severity_and_names_the_most_robust_file(tables, reporting):
+    _, without = _report(tables, reporting)
+    assert "Robustness to camera conditions" not in without
+    board, page = _report(tables, reporting, robustness=True)
+    parser = _Links()
+    parser.feed(page)
+    assert len(parser.images) == 4  # the fronts, the confusion matrix and the severity plot
+    assert "Robustness to camera conditions" in page
+    assert "Balanced accuracy against severity, per corruption family" in page
+    # both files are within the 100 ms budget; float32 loses half as much as int8
+    assert (
+        "Holds up best within the 100 ms budget: net.demo baseline float32, mean balanced "
+        "accuracy 0.408 over the corruptions, mCE 1.00 against its cell&#x27;s Keras model; "
+        "its worst corruption is rotation." in page
+    )
+    _, tight = _report(tables, {**reporting, "latency_budget_ms": 7}, robustness=True)
+    assert "Holds up best within the 7 ms budget: net.demo baseline int8" in tight
+    _, none = _report(tables, {**reporting, "latency_budget_ms": 1}, robustness=True)
+    assert "No TFLite file within the 1 ms budget has robustness figures." in none

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -89,6 +90,13 @@ class SourceContext:
     look: Look
     scale: float
     rng: np.random.Generator
+    seed: int = 0  # the run's seed, for side generators (``side_rng``)
+
+    def side_rng(self, purpose: str) -> np.random.Generator:
+        """A generator of its own for one ``purpose`` (e.g. ``planted``): drawing from it leaves
+        the source's main stream, and so every other file, unchanged."""
+        keys = (zlib.crc32(self.name.encode("utf-8")), zlib.crc32(purpose.encode("utf-8")))
+        return np.random.default_rng([int(self.seed), *keys])
 
     def count(self, key: str) -> int:
         """A count from ``counts``, multiplied by ``scale`` (at least 1 unless it is 0)."""

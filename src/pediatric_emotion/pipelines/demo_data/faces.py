@@ -12,7 +12,7 @@ seeds they carry.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -208,6 +208,16 @@ class Pose:
     height: float  # face height (forehead to chin), fraction of the image's shorter side
     roll: float = 0.0  # in-plane rotation, degrees
     yaw: float = 0.0  # head turn, degrees (+: the face turns towards the image's right)
+    body_roll: float | None = None  # roll of the neck and shoulders; None: ``roll`` (all turns)
+
+
+@dataclass(frozen=True)
+class Hand:
+    """A hand held over the mouth (palm on the mouth, fingers across the other cheek)."""
+
+    side: int = 1  # the hand comes from the face's right (+1, image right) or left (-1)
+    angle: float = 0.0  # fingers tilted from level, degrees (+: tips up)
+    size: float = 1.0  # multiplier of the hand's size
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,7 @@ class PlacedFace:
     identity: Identity
     expression: Expression
     pose: Pose
+    hand: Hand | None = None  # a hand over the mouth, drawn last
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,11 +475,13 @@ class _Painter:
                 )
                 fill(self.canvas, lock, identity.hair)
 
-    def body(self) -> None:
+    def body(self, frame: _Frame | None = None) -> None:
+        """Neck and shoulders, in ``frame`` (the face's own when None: they roll with it)."""
+        frame = frame or self.frame
         neck = np.array([(-0.42, 0.5), (0.42, 0.5), (0.48, 1.6), (-0.48, 1.6)])
-        fill(self.canvas, self.frame.flat(neck[:, 0], neck[:, 1]), self.skin(0.85))
+        fill(self.canvas, frame.flat(neck[:, 0], neck[:, 1]), self.skin(0.85))
         shoulders = ellipse(0, 2.45, 2.3, 1.05, 48)
-        fill(self.canvas, self.frame.flat(*shoulders.T), self.identity.clothing)
+        fill(self.canvas, frame.flat(*shoulders.T), self.identity.clothing)
 
     def ears(self, front: bool) -> None:
         """Both ears behind the face outline (``front`` False), or the near ear of a turned head
@@ -684,6 +697,53 @@ class _Painter:
         )
         fill(self.canvas, stroke(bridge, self.line), (35, 32, 30), 0.9)
 
+    def hand(self, hand: Hand) -> None:
+        """A hand over the mouth: forearm from below, palm on the mouth, four fingers across the
+        other cheek and a thumb above them; shadowed on the face, creases between the fingers."""
+        geo, frame, canvas = self.geo, self.frame, self.canvas
+        s, k = (1 if hand.side >= 0 else -1), hand.size
+        centre = np.array([s * 0.42, geo["mouth_v"] + 0.06])
+        turn = math.radians(hand.angle) * s  # + tips up, from either side
+        cos_t, sin_t = math.cos(turn), math.sin(turn)
+
+        def place(u: Any, v: Any) -> np.ndarray:
+            """Hand points (face units, around the palm's centre) to pixels, before the face."""
+            du, dv = np.asarray(u, np.float64) * k, np.asarray(v, np.float64) * k
+            ru, rv = du * cos_t - dv * sin_t, du * sin_t + dv * cos_t
+            return frame.points(centre[0] + ru, centre[1] + rv, np.full(np.shape(ru), 1.2))
+
+        colour = scaled(self.identity.skin, 1.03)
+        crease = self.skin(0.68)
+        line = max(frame.b * 0.018, 0.8)
+        rows = np.array([-0.2, -0.08, 0.04, 0.16])  # index .. little finger, face units
+        lengths = np.array([0.95, 1.02, 0.95, 0.8])
+        width = 0.125 * frame.b * k
+        palm = ellipse(0.04 * s, 0.0, 0.36, 0.3, 32)
+        arm = np.array([(0.1, 0.15), (0.38, 0.1), (0.75, 1.9), (0.05, 1.95)]) * (s, 1)
+        shadow = ellipse(-0.3 * s, 0.04, 0.78, 0.34, 32) + (-0.04 * s, 0.05)  # under palm, fingers
+        fill(canvas, place(*shadow.T), self.skin(0.6), 0.35)
+        fill(canvas, place(*arm.T), scaled(colour, 0.97))
+        fill(canvas, place(*palm.T), colour)
+        for row, length in zip(rows, lengths, strict=True):
+            t = np.linspace(0.0, 1.0, 9)
+            fu = s * (0.05 - length * t)
+            fv = row - 0.04 * t * (1 - t)
+            finger = place(fu, fv)
+            fill(canvas, stroke(finger, width * (1.0 - 0.15 * t)), colour)
+            tip = finger[-1]
+            fill(canvas, ellipse(tip[0], tip[1], width * 0.45, width * 0.45, 16), colour)
+            nail = place(fu[-1] + s * 0.06, fv[-1])[0]
+            nail_shape = ellipse(nail[0], nail[1], width * 0.22, width * 0.2, 12)
+            fill(canvas, nail_shape, (238, 200, 196), 0.5)
+        for row, length in zip((rows[:-1] + rows[1:]) / 2, lengths[1:], strict=True):
+            t = np.linspace(0.0, 0.9, 7)
+            between = place(s * (0.05 - length * t), np.full_like(t, row))
+            fill(canvas, stroke(between, line), crease, 0.7)
+        t = np.linspace(0.0, 1.0, 7)
+        thumb = place(s * (0.22 - 0.42 * t), -0.24 - 0.1 * t)
+        fill(canvas, stroke(thumb, width * 1.1 * (1.0 - 0.2 * t)), colour)
+        fill(canvas, stroke(thumb[1:], line), crease, 0.35)
+
     def round_off(self, face: np.ndarray, light: float, strength: float) -> None:
         """Shade the face like a ball lit from the direction ``light`` (radians) at a height
         given by ``strength`` (0 frontal light .. 0.9 side light): darker towards its edges."""
@@ -707,6 +767,34 @@ class _Painter:
 FaceBox = tuple[int, int, int, int]
 
 
+def _frame(face: PlacedFace, size: tuple[int, int]) -> _Frame:
+    """The face's frame in an image of ``size`` (width, height)."""
+    width, height = size
+    pose = face.pose
+    b = pose.height * min(width, height) / 2
+    return _Frame(
+        pose.cx * width,
+        pose.cy * height,
+        b / face.identity.aspect,
+        b,
+        math.radians(pose.roll),
+        math.radians(pose.yaw),
+    )
+
+
+def feature_points(face: PlacedFace, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Where ``draw_face`` puts the face's features in an image of ``size`` (width, height):
+    ``left_eye`` and ``right_eye`` (the image's left and right, for an unturned head) and
+    ``mouth`` centres, ``chin`` and ``forehead``, each as pixel (x, y)."""
+    frame, geo = _frame(face, size), _layout(face.identity)
+    points = frame.points(
+        [-geo["eye_u"], geo["eye_u"], 0.0, 0.0, 0.0],
+        [geo["eye_v"], geo["eye_v"], geo["mouth_v"], 1.0, -1.0],
+    )
+    names = ("left_eye", "right_eye", "mouth", "chin", "forehead")
+    return {name: points[i] for i, name in enumerate(names)}
+
+
 def draw_face(
     canvas: np.ndarray,
     face: PlacedFace,
@@ -722,20 +810,15 @@ def draw_face(
     """
     height, width = canvas.shape[:2]
     identity, pose = face.identity, face.pose
-    b = pose.height * min(width, height) / 2
-    frame = _Frame(
-        pose.cx * width,
-        pose.cy * height,
-        b / identity.aspect,
-        b,
-        math.radians(pose.roll),
-        math.radians(pose.yaw),
-    )
+    frame = _frame(face, (width, height))
     painter = _Painter(
         canvas, frame, identity, expression_shape(face.expression, identity), _layout(identity)
     )
     painter.hair_back()
-    painter.body()
+    if pose.body_roll is None:
+        painter.body()
+    else:  # the head rolls on an upright (or less rolled) neck
+        painter.body(replace(frame, roll=math.radians(pose.body_roll)))
     painter.ears(front=False)
     outline = painter.outline()
     fill(canvas, outline, identity.skin)
@@ -750,6 +833,8 @@ def draw_face(
     painter.glasses()
     painter.round_off(coverage(canvas.shape[:2], outline), light, side_light)
     painter.hair_front()
+    if face.hand is not None:
+        painter.hand(face.hand)
     x0, y0 = np.maximum(outline.min(axis=0), 0.0)
     x1, y1 = np.minimum(outline.max(axis=0), (width - 1.0, height - 1.0))
     return int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))

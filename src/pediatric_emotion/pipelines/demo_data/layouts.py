@@ -40,6 +40,7 @@ from .context import (
     wild_scene,
 )
 from .faces import EMOTIONS, Expression, Identity, PlacedFace
+from .planted import PlantedCases
 from .scenes import Scene, render
 from .vocabularies import (
     AFFECTNET_CODES,
@@ -47,6 +48,7 @@ from .vocabularies import (
     AFFECTNET_EXCLUDED,
     CAFE_COLUMNS,
     CAFE_ETHNICITIES,
+    CAFE_PLANTED_COLUMNS,
     CAFE_VARIANTS,
     CAFE_WORDS,
     CKPLUS_CODES,
@@ -547,15 +549,16 @@ def write_rafdb(ctx: SourceContext, upstream: Mapping[str, SourceFiles]) -> Sour
 
 
 def write_cafe(ctx: SourceContext, upstream: Mapping[str, SourceFiles]) -> SourceFiles:
-    """``images/<emotion>/<subject>_<emotion>_<variant>.jpg`` and ``cafe_metadata.csv``."""
+    """``images/<emotion>/<subject>_<emotion>_<variant>.jpg`` and ``cafe_metadata.csv``, whose
+    last columns record the planted cases (``planted``: head_tilt, hand_over_mouth or blank) and
+    every picture's head roll in degrees (``head_roll_deg``, +: clockwise in the picture)."""
     rng, look = ctx.rng, ctx.look.studio()
+    planted = PlantedCases.from_params(ctx.params.get("planted"))
     size = ctx.size()
     n_subjects = ctx.count("subjects")
     second_variant = float(ctx.option("second_variant_share"))
     ethnicities = list(CAFE_ETHNICITIES)
-    files: dict[str, bytes] = {}
-    shared: list[WrittenImage] = []
-    rows = []
+    shots: list[tuple[PlacedFace, Scene, str, int, tuple[Any, ...]]] = []
     for subject_number in unique_ids(rng, n_subjects, 1, 999):
         subject = f"c{subject_number:03d}"
         ethnicity = pick(rng, ethnicities)
@@ -569,22 +572,28 @@ def write_cafe(ctx: SourceContext, upstream: Mapping[str, SourceFiles]) -> Sourc
             variants = list(CAFE_VARIANTS.get(emotion, ("open", "closed")))
             first = variants.pop(int(rng.integers(0, len(variants))))
             chosen = [first] + ([variants[0]] if variants and rng.random() < second_variant else [])
-            for variant in chosen:
+            for variant in chosen:  # the draws of the main stream, in the order they always had
                 intensity = ctx.intensity()
                 pose = random_pose(ctx, look, (0.5, 0.62), centre_jitter=0.04)
                 scene = studio_scene(ctx, (228, 226, 218), look)
-                image = render_one(
-                    size, identity, Expression(emotion, intensity, variant), pose, scene
-                ).image
+                face = PlacedFace(identity, Expression(emotion, intensity, variant), pose)
                 path = f"images/{word}/{subject}_{word}_{variant}.jpg"
                 quality = ctx.quality()
-                data = ctx.jpeg(image, quality)
-                files[path] = data
-                shared.append(WrittenImage(path, data, emotion, quality))
                 agreement = float(np.clip(0.22 + 0.72 * intensity + rng.normal(0, 0.12), 0, 1))
                 mouth = {"tongue": "open", "notongue": "closed"}.get(variant, variant)
-                rows.append((path, word, subject, ethnicity, age, sex, mouth, f"{agreement:.2f}"))
-    files["cafe_metadata.csv"] = csv_bytes(CAFE_COLUMNS, rows)
+                row = (path, word, subject, ethnicity, age, sex, mouth, f"{agreement:.2f}")
+                shots.append((face, scene, path, quality, row))
+    plantings = planted.assign(ctx.side_rng("planted"), len(shots))
+    files: dict[str, bytes] = {}
+    shared: list[WrittenImage] = []
+    rows = []
+    for (drawn, scene, path, quality, row), planting in zip(shots, plantings, strict=True):
+        face = planting.apply(drawn)
+        data = ctx.jpeg(render(size, [face], scene).image, quality)
+        files[path] = data
+        shared.append(WrittenImage(path, data, face.expression.emotion, quality))
+        rows.append((*row, planting.kind, f"{round(face.pose.roll, 1) + 0.0:.1f}"))  # no -0.0
+    files["cafe_metadata.csv"] = csv_bytes(CAFE_COLUMNS + CAFE_PLANTED_COLUMNS, rows)
     return SourceFiles(files, shared)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .context import Look, SourceContext, SourceFiles
 from .layouts import WRITERS
+from .planted import PlantedCases
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def generate_demo_data(demo_params: Mapping[str, Any]) -> dict[str, bytes]:
     unknown = sorted(set(sources) - set(WRITERS))
     if unknown:
         raise ValueError(f"demo_data: no writer for source(s) {unknown}; known: {sorted(WRITERS)}")
+    if "cafe" in sources:  # fail before minutes of drawing, not when CAFE's turn comes
+        PlantedCases.from_params(sources["cafe"].get("planted"))
     seed, scale = int(demo_params["seed"]), float(demo_params.get("scale", 1.0))
     look = Look.from_params(demo_params["faces"])
     written: dict[str, SourceFiles] = {}
@@ -45,7 +48,7 @@ def generate_demo_data(demo_params: Mapping[str, Any]) -> dict[str, bytes]:
         if name not in sources:
             continue
         started = time.perf_counter()
-        context = SourceContext(name, sources[name], look, scale, source_rng(seed, name))
+        context = SourceContext(name, sources[name], look, scale, source_rng(seed, name), seed)
         written[name] = writer(context, written)
         for path, data in written[name].files.items():
             files[f"{name}/{path}"] = data

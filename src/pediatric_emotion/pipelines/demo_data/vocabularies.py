@@ -120,6 +120,8 @@ CAFE_ETHNICITIES = {  # name -> skin tone range (0 lightest .. 1 darkest)
     "South Asian": (0.4, 0.75),
 }
 CAFE_COLUMNS = ("file", "emotion", "subject", "ethnicity", "age", "sex", "mouth", "agreement")
+# Demo-only columns after them: the planted case ("", head_tilt, hand_over_mouth), the head roll.
+CAFE_PLANTED_COLUMNS = ("planted", "head_roll_deg")
 GUESSWHAT_WORDS = {
     "happy": "happy",
     "sad": "sad",

@@ -1,7 +1,8 @@
 """Evaluation: per ``{arch}.{variant}`` namespace of the grid, the cell's evaluation
 images, one prediction node for its Keras model and one per optimization technique (where the cell
-is optimized), one scoring node; then the peers and the grid's tables. (The study's published
-numbers beside ours are the reporting pipeline's.)"""
+is optimized), one scoring node and one robustness node (every model under the corrupted test
+pictures of ``corrupt_test_images_node``); then the peers and the grid's tables. (The study's
+published numbers beside ours are the reporting pipeline's.)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from pediatric_emotion.grid import (
 )
 from pediatric_emotion.pipelines.evaluation.nodes import evaluate_cell, evaluate_peers
 from pediatric_emotion.pipelines.evaluation.prediction import predict_keras, predict_tflite
+from pediatric_emotion.pipelines.evaluation.robustness import (
+    corrupt_test_images,
+    evaluate_robustness,
+    summarize_robustness,
+)
 from pediatric_emotion.pipelines.evaluation.selection import select_evaluation_images
 from pediatric_emotion.tables import concatenate_tables
 
@@ -97,6 +103,24 @@ def cell_template(architecture: str, variant: str, techniques: list[str]) -> Pip
             name="evaluate_cell_node",
         )
     )
+    nodes.append(
+        Node(
+            func=bind(evaluate_robustness, cell=cell),
+            inputs={
+                "model": "model",
+                "robustness_images": "robustness_images",
+                "robustness_crops": "robustness_crops",
+                "architecture": "params:architecture",
+                "variant": "params:variant",
+                "training": "params:training",
+                "evaluation": "params:evaluation",
+                "emotions": "params:emotions",
+                **{f"{technique}_tflite": f"{technique}_tflite" for technique in techniques},
+            },
+            outputs="robustness_metrics",
+            name="evaluate_robustness_node",
+        )
+    )
     return Pipeline(nodes)
 
 
@@ -112,7 +136,27 @@ def create_pipeline(**kwargs) -> Pipeline:
             arch, variant, techniques if (arch, variant) in optimized else []
         ),
         cells,
-        shared={"face_manifest", "face_crops"},
+        shared={"face_manifest", "face_crops", "robustness_images", "robustness_crops"},
+    )
+    corrupt = Node(
+        func=corrupt_test_images,
+        inputs={
+            "face_manifest": "face_manifest",
+            "face_crops": "face_crops",
+            "robustness": "params:robustness",
+            "evaluation": "params:evaluation",
+            "face_detection": "params:face_detection",
+            "face_crop": "params:face_crop",
+            "emotions": "params:emotions",
+        },
+        outputs=["robustness_crops", "robustness_images"],
+        name="corrupt_test_images_node",
+    )
+    robustness = Node(
+        func=summarize_robustness,
+        inputs=[f"{arch}.{variant}.robustness_metrics" for arch, variant in cells],
+        outputs=["robustness_metrics", "robustness_summary"],
+        name="summarize_robustness_node",
     )
     peers = Node(
         func=evaluate_peers,
@@ -130,4 +174,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         )
         for table, output in SUMMARIES.items()
     ]
-    return cells_pipeline + Pipeline([peers, *summaries])
+    return cells_pipeline + Pipeline([corrupt, peers, *summaries, robustness])

@@ -1,4 +1,5 @@
-"""Find the face of every usable record, crop it square with a margin, resize, encode, hash."""
+"""Find the face of every usable record, crop it square with a margin (eyes levelled with
+``face_crop.align``: pediatric_emotion.faces.crop_detected_face), resize, encode, hash."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from pediatric_emotion.faces import FaceBox, FaceDetector, crop_face
+from pediatric_emotion.faces import FaceBox, FaceDetector, alignment_settings, crop_detected_face
 from pediatric_emotion.harmonized_crops import DIGEST_COLUMN, crops_digest
 from pediatric_emotion.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -131,7 +132,6 @@ def crop_chunk(
 ) -> CropChunkResult:
     """Crop the usable ``records`` of one chunk (all of them usable); a pure function of its
     arguments, so chunks can run anywhere and in any order. ``progress``: a per-image bar."""
-    size, margin = int(face_crop["size"]), float(face_crop["margin"])
     jpeg_quality = int(face_crop.get("jpeg_quality", 95))
     max_pixels = int(face_crop.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     needs_detector = (records["face_box"] != "whole_image").any()
@@ -161,7 +161,7 @@ def crop_chunk(
             result.updates.append((index, "drop", [box, detail]))
             result.outcomes[box] += 1
             continue
-        crop = crop_face(image, (box.x, box.y, box.w, box.h), size=size, margin=margin)
+        crop = crop_detected_face(image, box, face_crop)
         crop_path = crop_file_name(record["source"], record["record_id"], extension)
         result.crops[crop_path] = encode_image(crop, f".{extension}", jpeg_quality=jpeg_quality)
         values = [
@@ -209,6 +209,13 @@ def crop_faces(
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(
             f"face_crop.max_image_pixels must be a positive whole number, got {max_pixels!r}"
+        )
+    alignment = alignment_settings(face_crop)  # a bad setting fails here, not in a worker
+    if alignment is not None:
+        logger.info(
+            "Face cropping: aligned (eyes level, %.2f of the crop apart) where BlazeFace finds "
+            "the eyes; other boxes cropped unaligned",
+            alignment["eye_distance"],
         )
     parallel = dict(parallel or {})
     workers = int(parallel.get("workers", 1))

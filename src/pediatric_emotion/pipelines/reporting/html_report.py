@@ -128,9 +128,11 @@ def render_report(
     gaps_all: pd.DataFrame,
     published: pd.DataFrame,
     footer: str,
+    robustness: tuple[str, str | None, pd.DataFrame] | None = None,
 ) -> str:
     """The page (``plots``: caption -> <img>; ``not_made``: :func:`not_made_html` of the whole
-    leaderboard; ``confusion``: heading, <img>, counts table)."""
+    leaderboard; ``confusion``: heading, <img>, counts table; ``robustness``: the sentence on the
+    most robust file within the budget, the <img> of the severity plot, the table)."""
     escape = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -166,6 +168,23 @@ def render_report(
         parts.append(f"<figure>{image}<figcaption>{escape(caption)}</figcaption></figure>")
     parts += ["<h2>Leaderboard</h2>", table_html(leaderboard)]
     parts += ["<h2>Files not made</h2>", not_made]
+    if robustness is not None:
+        sentence, image, table = robustness
+        parts += [
+            "<h2>Robustness to camera conditions</h2>",
+            "<p>Test pictures corrupted as a phone camera does (blur, JPEG, low light, noise, "
+            "tilt, small faces, occlusion) at several severities, the face detected and cropped "
+            "again: a face the detector loses counts as a miss. mCE: mean corruption error "
+            "against the cell's Keras model (ImageNet-C), 1.0 for that model, lower is more "
+            "robust.</p>",
+            f'<p class="box">{escape(sentence)}</p>',
+        ]
+        if image:
+            parts.append(
+                f"<figure>{image}<figcaption>Balanced accuracy against severity, per "
+                "corruption family.</figcaption></figure>"
+            )
+        parts.append(table_html(table))
     parts.append("<h2>Confusion matrix</h2>")
     if confusion is None:
         parts.append("<p>No confusion matrix: no file to show, or no rows for it.</p>")

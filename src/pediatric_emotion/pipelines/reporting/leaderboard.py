@@ -49,7 +49,13 @@ REQUIRED = {
     "subgroup_metrics": [*FILE_COLUMNS, "split", "grouping", "group", "metric", "value", "note"],
     "confusion_matrices": [*FILE_COLUMNS, "split", "true", "predicted", "count"],
     "published_comparison": ["source", "model", "version", "copy", "metric", "value"],
+    "robustness_summary": [*FILE_COLUMNS, "corrupted_balanced_accuracy", "mce", "worst_corruption"],
+    "robustness_metrics": [*FILE_COLUMNS, "corruption", "severity", "balanced_accuracy"],
 }
+# From robustness_summary: the mean balanced accuracy over the corruptions and severities, the
+# mean corruption error against the cell's Keras model (ImageNet-C's mCE; 1.0 for the Keras model
+# itself) and the corruption that costs the most.
+ROBUSTNESS_COLUMNS = ["corrupted_balanced_accuracy", "mce", "worst_corruption"]
 
 
 def metric_columns(split: str) -> list[str]:
@@ -84,6 +90,7 @@ LEADERBOARD_COLUMNS = [
     "input_dtype",
     *metric_columns("test"),
     *metric_columns("val"),
+    *ROBUSTNESS_COLUMNS,
     "latency_ms",
     *LATENCY_FIGURES,
     "latency_target",
@@ -188,9 +195,12 @@ def join_leaderboard(
     evaluation_metrics: pd.DataFrame,
     profiling_results: pd.DataFrame,
     latency: Mapping[str, Any],
+    *,
+    robustness_summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The leaderboard without its flags: every model any table names (Keras models as
-    technique ``keras``, quantization ``float32``), the cell's parameters on each of its rows."""
+    technique ``keras``, quantization ``float32``), the cell's parameters on each of its rows
+    (and, with ``robustness_summary``, each model's robustness columns)."""
     for name, table in (
         ("training_summary", training_summary),
         ("optimization_summary", optimization_summary),
@@ -217,6 +227,12 @@ def join_leaderboard(
     )
     metrics = _metrics_wide(_keyed(evaluation_metrics, FILE_COLUMNS))
     timing = select_latency(_keyed(profiling_results, FILE_COLUMNS), latency)
+    if robustness_summary is None:
+        robustness = pd.DataFrame(columns=[*FILE_COLUMNS, *ROBUSTNESS_COLUMNS])
+    else:
+        check_columns(robustness_summary, "robustness_summary")
+        robustness = _unique(_keyed(robustness_summary, FILE_COLUMNS), FILE_COLUMNS, "robustness")
+        robustness = robustness.reindex(columns=[*FILE_COLUMNS, *ROBUSTNESS_COLUMNS])
     keras = training[CELL_COLUMNS].assign(technique=KERAS[0], quantization=KERAS[1])
     keys = pd.concat(
         [keras, files[FILE_COLUMNS], metrics[FILE_COLUMNS], timing[FILE_COLUMNS]], ignore_index=True
@@ -227,6 +243,7 @@ def join_leaderboard(
         .merge(files, on=FILE_COLUMNS, how="left")
         .merge(metrics, on=FILE_COLUMNS, how="left")
         .merge(timing, on=FILE_COLUMNS, how="left")
+        .merge(robustness, on=FILE_COLUMNS, how="left")
     )
     is_keras = (table["technique"] == KERAS[0]) & (table["quantization"] == KERAS[1])
     table.loc[is_keras & table["status"].isna(), "status"] = "ok"

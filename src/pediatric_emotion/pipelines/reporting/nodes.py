@@ -36,6 +36,11 @@ from pediatric_emotion.pipelines.reporting.recommendation import (
     flag_recommended,
     recommend,
 )
+from pediatric_emotion.pipelines.reporting.robustness import (
+    most_robust_within_budget,
+    plot_robustness,
+    robustness_table,
+)
 from pediatric_emotion.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
@@ -58,9 +63,11 @@ def build_leaderboard(
     evaluation_metrics: pd.DataFrame,
     profiling_results: pd.DataFrame,
     reporting: dict[str, Any],
+    *,
+    robustness_summary: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The leaderboard (one row per model and file, Pareto and recommended flags) and the
-    recommendation."""
+    """The leaderboard (one row per model and file, Pareto and recommended flags, robustness
+    columns from ``robustness_summary``) and the recommendation."""
     settings = criteria(reporting)
     table = join_leaderboard(
         training_summary,
@@ -68,6 +75,7 @@ def build_leaderboard(
         evaluation_metrics,
         profiling_results,
         reporting.get("latency") or {},
+        robustness_summary=robustness_summary,
     )
     table = flag_pareto(table, settings["split"])
     recommendation = recommend(table, reporting)
@@ -127,8 +135,9 @@ def build_report(
     published_comparison: pd.DataFrame,
     reporting: dict[str, Any],
     emotions: list[str],
+    robustness_metrics: pd.DataFrame | None = None,
 ) -> str:
-    """The self-contained HTML report."""
+    """The self-contained HTML report (with a robustness section given ``robustness_metrics``)."""
     for name, table in (
         ("subgroup_metrics", subgroup_metrics),
         ("confusion_matrices", confusion_matrices),
@@ -157,6 +166,21 @@ def build_report(
         gaps_heading = f"Gaps of {model_name(model)} ({split} split):"
         gaps = gap_table(subgroup_metrics, split, model)
     label = str(reporting.get("run_label") or "this run")
+    robustness = None
+    if robustness_metrics is not None:
+        check_columns(robustness_metrics, "robustness_metrics")
+        plot_settings = reporting.get("plots") or {}
+        figure = plot_robustness(
+            robustness_metrics,
+            title=f"Balanced accuracy under camera corruptions, {label}",
+            width_in=float(plot_settings.get("width_in", 7.0)),
+            height_in=float(plot_settings.get("height_in", 4.6)),
+        )
+        robustness = (
+            most_robust_within_budget(leaderboard, reporting),
+            None if figure is None else figure_png(figure, dpi),
+            robustness_table(leaderboard, split),
+        )
     banner = (
         f"Demo data ({reporting.get('test_set_label')}): every number of {label} comes from "
         "synthetic faces. It says nothing about real performance and is not the study's."
@@ -175,9 +199,11 @@ def build_report(
         gaps_shown=(gaps_heading, gaps),
         gaps_all=gap_table(subgroup_metrics, split, None),
         published=published_table(published_comparison, label),
+        robustness=robustness,
         footer=f"Generated {generated} by the reporting pipeline from training_summary, "
         "optimization_summary, evaluation_metrics, profiling_results, subgroup_metrics, "
-        "confusion_matrices and published_comparison. No face images are shown.",
+        "confusion_matrices, published_comparison and robustness_metrics. No face images are "
+        "shown.",
     )
     logger.info("Report: %d leaderboard rows, %d plots", len(leaderboard), len(plots))
     return page
