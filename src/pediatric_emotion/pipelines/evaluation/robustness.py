@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pediatric_emotion.corruptions import CORRUPTIONS, check_corruptions, corrupt
+from pediatric_emotion.corruptions import check_corruptions, corrupt
 from pediatric_emotion.datasets import FileTree, TFLiteModel
 from pediatric_emotion.faces import FaceBox, FaceDetector, crop_detected_face
 from pediatric_emotion.grid import KERAS
@@ -360,8 +360,3 @@ def summarize_robustness(*tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     else:
         frame["mce"] = pd.Series(dtype="float64")
     return metrics, frame[SUMMARY_COLUMNS]
-
-
-def describe_corruptions(names: Sequence[str]) -> list[str]:
-    """One line per corruption (name: description), in ``names`` order."""
-    return [f"{name}: {CORRUPTIONS[name].description}" for name in names]
