@@ -50,18 +50,26 @@ def given_boxes(table: pd.DataFrame, crops_root) -> pd.DataFrame:
     )
 
 
+def sweep(table: pd.DataFrame, crops_root, **overrides) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """``corrupt_test_images`` on ``table`` with this file's settings, ``overrides`` replacing
+    any of its keyword arguments (``robustness``, ``face_crop`` ...)."""
+    arguments = {
+        "robustness": SETTINGS,
+        "evaluation": EVALUATION,
+        "face_detection": DETECTION,
+        "face_crop": FACE_CROP,
+        "emotions": EMOTIONS,
+        **overrides,
+    }
+    return stage.corrupt_test_images(
+        face_manifest=table, face_crops=FileTree(crops_root), **arguments
+    )
+
+
 @pytest.fixture
 def corrupted(crops_root, crop_paths):
     table = given_boxes(manifest(crop_paths), crops_root)
-    crops, images = stage.corrupt_test_images(
-        face_manifest=table,
-        face_crops=FileTree(crops_root),
-        robustness=SETTINGS,
-        evaluation=EVALUATION,
-        face_detection=DETECTION,
-        face_crop=FACE_CROP,
-        emotions=EMOTIONS,
-    )
+    crops, images = sweep(table, crops_root)
     return table, crops, images
 
 
@@ -85,15 +93,7 @@ def test_every_test_picture_is_corrupted_at_every_severity(corrupted, crops_root
 
 def test_the_sweep_is_seeded(corrupted, crops_root):
     table, crops, images = corrupted
-    again, images_again = stage.corrupt_test_images(
-        face_manifest=table,
-        face_crops=FileTree(crops_root),
-        robustness=SETTINGS,
-        evaluation=EVALUATION,
-        face_detection=DETECTION,
-        face_crop=FACE_CROP,
-        emotions=EMOTIONS,
-    )
+    again, images_again = sweep(table, crops_root)
     assert again == crops
     pd.testing.assert_frame_equal(images_again, images)
 
@@ -112,15 +112,7 @@ def test_the_subset_holds_at_most_n_pictures_per_class_and_is_seeded():
 def test_a_bad_corruption_is_refused_before_any_picture_is_read(crops_root, crop_paths):
     table = given_boxes(manifest(crop_paths), crops_root).assign(image_path="/nowhere.png")
     with pytest.raises(ValueError, match=r"robustness.corruptions.*fog"):
-        stage.corrupt_test_images(
-            face_manifest=table,
-            face_crops=FileTree(crops_root),
-            robustness={**SETTINGS, "corruptions": ["jpeg", "fog"]},
-            evaluation=EVALUATION,
-            face_detection=DETECTION,
-            face_crop=FACE_CROP,
-            emotions=EMOTIONS,
-        )
+        sweep(table, crops_root, robustness={**SETTINGS, "corruptions": ["jpeg", "fog"]})
 
 
 def test_a_lost_face_is_a_miss_of_its_class():
@@ -149,14 +141,8 @@ def test_faces_the_detector_loses_are_counted_and_scored_as_misses(
 ):
     table = given_boxes(manifest(crop_paths), crops_root).assign(box_source="blazeface")
     monkeypatch.setattr(stage, "FaceDetector", LosesEveryFace)
-    crops, images = stage.corrupt_test_images(
-        face_manifest=table,
-        face_crops=FileTree(crops_root),
-        robustness={**SETTINGS, "corruptions": ["jpeg"], "severities": [3]},
-        evaluation=EVALUATION,
-        face_detection=DETECTION,
-        face_crop=FACE_CROP,
-        emotions=EMOTIONS,
+    crops, images = sweep(
+        table, crops_root, robustness={**SETTINGS, "corruptions": ["jpeg"], "severities": [3]}
     )
     lost = images[images["corruption"] == "jpeg"]
     assert not lost["face_found"].any() and lost["crop_path"].isna().all()
@@ -213,14 +199,11 @@ def test_blazeface_finds_a_real_face_again_after_a_mild_corruption(tmp_path):
             }
         ]
     )
-    crops, images = stage.corrupt_test_images(
-        face_manifest=table,
-        face_crops=FileTree(crop_root),
+    crops, images = sweep(
+        table,
+        crop_root,
         robustness={**SETTINGS, "corruptions": ["jpeg"], "severities": [1]},
-        evaluation=EVALUATION,
-        face_detection=DETECTION,
         face_crop={**FACE_CROP, "size": 48},
-        emotions=EMOTIONS,
     )
     found = images[images["corruption"] == "jpeg"].iloc[0]
     assert found["face_found"] and found["picture"] == "original"
