@@ -10,15 +10,22 @@ copied from elsewhere, leaves two different digests; every node that reads crops
 of their paths (training, optimization, evaluation) calls :func:`check_crops_match` first and
 refuses, saying what to rerun. Tables and folders from before the mark (no column, no file) are
 not checked.
+
+Also the selections of the manifest that several stages read: the test role with class indices
+(:func:`select_test_images`, the pictures evaluation scores and distillation's teachers too).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pediatric_emotion.datasets import FileTree
 
 DIGEST_COLUMN = "crops_digest"
 """face_manifest's (and training_examples') column: the digest of the run's crops."""
@@ -81,3 +88,50 @@ def crop_paths(crops_root: str | Path, rows: pd.DataFrame) -> list[str]:
     """The files of ``rows``' ``crop_path`` column (relative to the crops folder) under
     ``crops_root``, in row order."""
     return [str(Path(crops_root) / str(path)) for path in rows["crop_path"]]
+
+
+def with_labels(rows: pd.DataFrame, emotions: Sequence[str], what: str) -> pd.DataFrame:
+    """``rows`` with ``label``, the index of each row's ``emotion`` in ``emotions``; an emotion
+    outside them is refused, naming the image (``what``: the table, for the message)."""
+    class_index = {name: index for index, name in enumerate(emotions)}
+    emotion = rows["emotion"].astype("object")
+    unknown = rows[~emotion.isin(list(class_index))]
+    if len(unknown):
+        first = unknown.iloc[0]
+        raise ValueError(
+            f"{what}: {len(unknown)} image(s) have an emotion outside params:emotions, e.g. "
+            f"{first.get('image_id', first['crop_path'])}: {first['emotion']!r}"
+        )
+    return rows.assign(label=emotion.map(class_index).astype("int64"))
+
+
+def check_crop_files(images: pd.DataFrame, root: str | Path, what: str) -> None:
+    """Every ``crop_path`` of ``images`` is a file under ``root``, else FileNotFoundError."""
+    missing = [
+        relative
+        for relative, path in zip(images["crop_path"], crop_paths(root, images), strict=True)
+        if not Path(path).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{what}: {len(missing)} crop file(s) missing under {root}, e.g. {missing[0]}"
+        )
+
+
+def select_test_images(
+    face_manifest: pd.DataFrame,
+    face_crops: FileTree,
+    evaluation: Mapping[str, Any],
+    emotions: Sequence[str],
+) -> pd.DataFrame:
+    """The test role's rows of the manifest, checked, with their class index."""
+    role = str(evaluation.get("test_role", "test"))
+    rows = face_manifest[face_manifest["role"].astype("object") == role]
+    if rows.empty:
+        raise ValueError(
+            f"face_manifest has no rows with role == {role!r}: configure a test source "
+            "(CAFE, or the CAFE-like demo set) with that role"
+        )
+    rows = with_labels(rows.reset_index(drop=True), emotions, f"face_manifest (role {role})")
+    check_crop_files(rows, face_crops.root, f"face_manifest (role {role})")
+    return rows.assign(split="test")

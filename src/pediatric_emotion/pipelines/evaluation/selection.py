@@ -4,14 +4,18 @@ the cell's training examples, each with its class index, checked before any mode
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from pediatric_emotion.datasets import FileTree
-from pediatric_emotion.harmonized_crops import check_crops_match, crop_paths
+from pediatric_emotion.harmonized_crops import (
+    check_crop_files,
+    check_crops_match,
+    select_test_images,
+    with_labels,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,50 +29,6 @@ def _splits(evaluation: Mapping[str, Any]) -> list[str]:
     if unknown:
         raise ValueError(f"evaluation.splits: unknown {unknown}; known: {list(SPLITS)}")
     return splits
-
-
-def _with_labels(rows: pd.DataFrame, emotions: Sequence[str], what: str) -> pd.DataFrame:
-    class_index = {name: index for index, name in enumerate(emotions)}
-    emotion = rows["emotion"].astype("object")
-    unknown = rows[~emotion.isin(list(class_index))]
-    if len(unknown):
-        first = unknown.iloc[0]
-        raise ValueError(
-            f"{what}: {len(unknown)} image(s) have an emotion outside params:emotions, e.g. "
-            f"{first.get('image_id', first['crop_path'])}: {first['emotion']!r}"
-        )
-    return rows.assign(label=emotion.map(class_index).astype("int64"))
-
-
-def _check_crops(images: pd.DataFrame, root: str | Path, what: str) -> None:
-    missing = [
-        relative
-        for relative, path in zip(images["crop_path"], crop_paths(root, images), strict=True)
-        if not Path(path).is_file()
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f"{what}: {len(missing)} crop file(s) missing under {root}, e.g. {missing[0]}"
-        )
-
-
-def select_test_images(
-    face_manifest: pd.DataFrame,
-    face_crops: FileTree,
-    evaluation: Mapping[str, Any],
-    emotions: Sequence[str],
-) -> pd.DataFrame:
-    """The test role's rows of the manifest, checked, with their class index."""
-    role = str(evaluation.get("test_role", "test"))
-    rows = face_manifest[face_manifest["role"].astype("object") == role]
-    if rows.empty:
-        raise ValueError(
-            f"face_manifest has no rows with role == {role!r}: configure a test source "
-            "(CAFE, or the CAFE-like demo set) with that role"
-        )
-    rows = _with_labels(rows.reset_index(drop=True), emotions, f"face_manifest (role {role})")
-    _check_crops(rows, face_crops.root, f"face_manifest (role {role})")
-    return rows.assign(split="test")
 
 
 def select_evaluation_images(
@@ -101,10 +61,10 @@ def select_evaluation_images(
                 f"e.g. {val['crop_path'][absent].iloc[0]}"
             )
         joined = manifest.loc[val["crop_path"]].reset_index()
-        joined = _with_labels(joined, emotions, "validation split")
+        joined = with_labels(joined, emotions, "validation split")
         if (joined["label"].to_numpy() != val["label"].to_numpy()).any():
             raise ValueError("training_examples: val labels disagree with face_manifest's emotion")
-        _check_crops(joined, face_crops.root, "validation split")
+        check_crop_files(joined, face_crops.root, "validation split")
         parts.append(joined.assign(split="val"))
     images = pd.concat(parts, ignore_index=True)
     columns = keep + [c for c in METADATA_COLUMNS if c in images]
