@@ -282,6 +282,7 @@ def make_dataset(
     augmentation: Mapping[str, Any] | None = None,
     class_balance: str = "none",
     num_classes: int = 7,
+    strata: Sequence[int] | None = None,
     seed: int = 0,
     cache: str | None = "memory",
 ) -> tf.data.Dataset:
@@ -292,6 +293,8 @@ def make_dataset(
     equally often and never ends (pair it with ``steps_per_epoch``). Evaluation
     (``training=False``) keeps the input order and ignores augmentation and class balance.
     ``cache``: "memory", "none"/None, or a folder for tf.data's file cache (a file per file list).
+    ``strata``: the class of each image that ``sampling`` balances, where the labels are
+    something else (distillation's row numbers); default the labels.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -309,10 +312,13 @@ def make_dataset(
     if sampling:
         if label_array is None:
             raise ValueError('class_balance="sampling" needs labels')
-        present = [c for c in range(num_classes) if np.any(label_array == c)]
+        groups = label_array if strata is None else np.asarray(strata)
+        if len(groups) != len(label_array):
+            raise ValueError(f"{len(groups)} strata for {len(label_array)} images")
+        present = [int(c) for c in np.unique(groups)]
         per_class = []
         for c in present:
-            chosen = np.flatnonzero(label_array == c)
+            chosen = np.flatnonzero(groups == c)
             per_class.append(
                 _cached_images(
                     [path_list[i] for i in chosen],
