@@ -92,7 +92,10 @@ def default_run(tmp_path_factory, demo_raw, float16_technique, tracking_server):
     (root / "conf/local/parameters_training.yml").write_text(yaml.safe_dump(grid))
     # the techniques are part of the pipeline's shape, read from conf (not runtime parameters)
     optimization = yaml.safe_load((root / "conf/base/parameters_optimization.yml").read_text())
-    optimization["optimization"]["techniques"] = ["baseline", "pruned", "pqat", float16_technique]
+    optimization["optimization"]["techniques"] = [
+        *["baseline", "pruned", "pqat", "distilled"],
+        float16_technique,
+    ]
     optimization["optimization"]["quantizations"][float16_technique] = ["float16"]
     (root / "conf/local/parameters_optimization.yml").write_text(yaml.safe_dump(optimization))
     handler = logging.Handler(logging.INFO)
@@ -122,6 +125,7 @@ def test_the_run_ends_with_the_report_and_the_leaderboard(default_run):
     assert sorted(files["technique"] + "/" + files["quantization"]) == [
         "baseline/float32",
         "baseline/int8",
+        "distilled/int8",
         "float16_only/float16",
     ]
     assert files["test_balanced_accuracy"].notna().all()
@@ -130,9 +134,8 @@ def test_the_run_ends_with_the_report_and_the_leaderboard(default_run):
     assert refused["status"].to_dict() == {"pruned": "unsupported", "pqat": "skipped"}
     assert "pruning.frequency 10 exceeds the 2 fine-tuning steps" in refused.loc["pruned", "reason"]
     assert "no pruned model to start from" in refused.loc["pqat", "reason"]
-    assert not (root / "data/06_models/optimization").exists() or not any(
-        (root / "data/06_models/optimization").iterdir()
-    )
+    kept = {p.name for p in (root / "data/06_models/optimization").iterdir()}
+    assert kept == {"mobilenet_v3_small.public_guesswhat.distilled.keras"}  # no pruned model
     assert set(board["architecture"]) == {"mobilenet_v3_small"}
     assert f"Leaderboard: {reports / 'leaderboard.csv'}" in records
     assert f"HTML report: {reports / 'report.html'}" in records
@@ -179,6 +182,39 @@ def test_a_technique_added_with_one_registry_row_reaches_every_stage(default_run
     assert "float16_only: float16 weights, nothing else" in card
 
 
+def test_the_distilled_file_learned_from_its_teacher_and_is_reported_beside_it(default_run):
+    """One architecture in the grid: the best of the grid is the cell's own model, so the
+    teacher's test balanced accuracy is the Keras model's in evaluation_metrics (the same test
+    pictures); its logits were computed once for every train image."""
+    root, records = default_run
+    reports = root / "data/08_reporting"
+    teachers = pd.read_csv(reports / "distillation_teachers.csv")
+    (teacher,) = teachers.to_dict("records")
+    assert (teacher["architecture"], teacher["variant"]) == (
+        "mobilenet_v3_small",
+        "public_guesswhat",
+    )
+    assert (teacher["teacher"], teacher["kind"]) == (CELL, "best_of_grid")
+    examples = pd.read_parquet(root / f"data/05_model_input/{CELL}.training_examples.parquet")
+    logits = pd.read_parquet(
+        root / f"data/05_model_input/distillation/{CELL}.teacher_logits.parquet"
+    )
+    assert teacher["images"] == len(logits) == (examples["split"] == "train").sum()
+    assert set(logits["crop_path"]) == set(examples.loc[examples["split"] == "train", "crop_path"])
+    metrics = pd.read_csv(reports / "evaluation_metrics.csv")
+    keras_test = metrics[
+        (metrics["technique"] == "keras")
+        & (metrics["split"] == "test")
+        & (metrics["metric"] == "balanced_accuracy")
+    ]["value"].item()
+    assert teacher["test_balanced_accuracy"] == pytest.approx(keras_test, abs=1e-9)
+    summary = pd.read_csv(reports / "optimization_summary.csv").set_index("technique")
+    assert summary.loc["distilled", "status"] == "ok"
+    assert any("Distilling into" in message for message in records)
+    profiled = pd.read_csv(reports / "profiling_results.csv")
+    assert (profiled["technique"] == "distilled").any()
+
+
 def test_every_model_and_file_is_swept_and_the_report_plots_it(default_run):
     root, _ = default_run
     reports = root / "data/08_reporting"
@@ -188,6 +224,7 @@ def test_every_model_and_file_is_swept_and_the_report_plots_it(default_run):
         ("keras", "float32"),
         ("baseline", "float32"),
         ("baseline", "int8"),
+        ("distilled", "int8"),
         ("float16_only", "float16"),
     }
     conditions = set(zip(robustness["corruption"], robustness["severity"], strict=True))

@@ -121,7 +121,11 @@ def test_stamp_namespaces_each_cell_and_maps_its_grid_entries():
 
 
 def test_the_registry_describes_every_built_in_technique():
-    assert list(TECHNIQUES) == ["baseline", "pruned", "clustered", "qat", "pqat", "cqat", "pcqat"]
+    assert list(TECHNIQUES) == [
+        *["baseline", "pruned", "clustered", "qat", "pqat", "cqat", "pcqat"],
+        *["distilled", "distilled_qat"],
+    ]
+    assert TECHNIQUES["distilled"].extra_inputs == (("teacher_logits", "teacher_logits"),)
     for row in TECHNIQUES.values():
         assert callable(row.function()) and row.description
         if row.starts_from is not None:

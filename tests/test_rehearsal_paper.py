@@ -36,7 +36,13 @@ from tests.conftest import PROJECT_ROOT, project_with_demo_data, run_pipelines
 pytestmark = [pytest.mark.slow, pytest.mark.rehearsal]
 
 CELLS = ("mobilenet_v2.public_guesswhat", "mobilenet_v3_small.public_guesswhat")
-TECHNIQUE_GROUPS = (("baseline", "pruned", "clustered"), ("qat", "pqat"), ("cqat",), ("pcqat",))
+TECHNIQUE_GROUPS = (
+    ("baseline", "pruned", "clustered"),
+    ("qat", "pqat"),
+    ("cqat",),
+    ("pcqat",),
+    ("distilled", "distilled_qat"),
+)
 FILES = {  # conf/paper's quantizations, per technique
     "baseline": ["dynamic_range", "float16", "float32", "int8"],
     "pruned": ["float32", "int8"],
@@ -45,6 +51,8 @@ FILES = {  # conf/paper's quantizations, per technique
     "pqat": ["int8"],
     "cqat": ["int8"],
     "pcqat": ["int8"],
+    "distilled": ["float32", "int8"],
+    "distilled_qat": ["int8"],
 }
 STEPS: dict[str, Any] = {  # runtime parameters: steps, not settings, scaled down
     "training": {"max_steps_per_epoch": 2, "batch_size": 8, "mixed_precision": True},

@@ -71,9 +71,15 @@ def training_cells(parameters: dict[str, Any] | None = None) -> list[tuple[str, 
 
 
 def optimized_cells(parameters: dict[str, Any] | None = None) -> list[tuple[str, str]]:
-    """The cells to optimize: all, or those of ``optimization.variants``."""
+    """The cells to optimize: all, or those of ``optimization.variants``; never those of an
+    architecture marked ``teacher_only`` (trained and evaluated, only to teach ``distilled``)."""
     parameters = load_project_parameters() if parameters is None else parameters
-    cells = training_cells(parameters)
+    architectures = parameters.get("architectures") or {}
+    cells = [
+        (arch, variant)
+        for arch, variant in training_cells(parameters)
+        if not (architectures.get(arch) or {}).get("teacher_only", False)
+    ]
     variants = (parameters.get("optimization") or {}).get("variants")
     if variants is None:
         return cells

@@ -38,6 +38,8 @@ class Technique:
             from.
         preserves: what quantization-aware training keeps of the start model (``sparsity``,
             ``clusters``, ``sparsity_and_clusters``); None where nothing is kept or no QAT.
+        extra_inputs: ``(argument, dataset)`` pairs the builder reads besides the shared inputs,
+            datasets of the cell (``distilled`` reads the cell's ``teacher_logits``).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Technique:
     starts_from: str | None = None
     keeps_model: bool = False
     preserves: str | None = None
+    extra_inputs: tuple[tuple[str, str], ...] = ()
 
     def function(self) -> Callable[..., Any]:
         """The builder, imported where it is given as a path."""
@@ -100,6 +103,19 @@ TECHNIQUES: dict[str, Technique] = {
             "pruning and clustering, then quantization-aware training keeping both",
             starts_from="pruned",
             preserves="sparsity_and_clusters",
+        ),
+        Technique(
+            "distilled",
+            f"{BUILDERS}:distill_classifier",
+            "knowledge distillation from the data copy's teacher (Hinton loss), then converted",
+            keeps_model=True,
+            extra_inputs=(("teacher_logits", "teacher_logits"),),
+        ),
+        Technique(
+            "distilled_qat",
+            f"{BUILDERS}:train_quantization_aware",
+            "knowledge distillation, then quantization-aware training",
+            starts_from="distilled",
         ),
     ]
 }

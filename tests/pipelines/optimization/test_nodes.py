@@ -165,14 +165,28 @@ def chain_inputs(inputs) -> dict:
     }
 
 
+def extra_inputs(name: str, chain_inputs: dict) -> dict:
+    """What a row's builder reads besides the shared inputs: for ``distilled``, a teacher's
+    cached logits on every train image (random: the tiny cell's teacher is made up)."""
+    examples = chain_inputs["examples"]
+    logits = np.random.default_rng(1).normal(size=(len(examples), len(EMOTIONS)))
+    teacher = pd.DataFrame(logits, columns=EMOTIONS).assign(crop_path=examples["crop_path"])
+    available = {"teacher_logits": teacher}
+    return {argument: available[argument] for argument, _ in TECHNIQUES[name].extra_inputs}
+
+
 @pytest.fixture(scope="module")
 def kept_models(chain_inputs) -> dict:
-    """The float model, and the models ``pruned`` and ``clustered`` keep for the techniques
-    that start from them, with their rows: each made once through its registry row."""
+    """The float model, and the models ``pruned``, ``clustered`` and ``distilled`` keep for the
+    techniques that start from them, with their rows: each made once through its registry row."""
     kept = {"model": build_classifier(ARCHITECTURE, image_size=32, num_classes=7)}
-    for name in ("pruned", "clustered"):
+    for name in ("pruned", "clustered", "distilled"):
         model, files, rows = TECHNIQUES[name].function()(
-            model=kept["model"], cell=CELL, technique=name, **chain_inputs
+            model=kept["model"],
+            cell=CELL,
+            technique=name,
+            **chain_inputs,
+            **extra_inputs(name, chain_inputs),
         )
         kept[f"{name}_model"], kept[name] = model, (files, rows)
     return kept
@@ -183,12 +197,18 @@ def test_every_registered_technique_makes_what_it_promises(name, kept_models, ch
     """Each technique on the tiny cell, started from the model its row names: an ok int8 file
     whose weights show what the technique keeps (zeros of pruning, clusters of clustering)."""
     row = TECHNIQUES[name]
-    if name in ("pruned", "clustered"):
+    if row.keeps_model:
         files, rows = kept_models[name]
         assert not isinstance(kept_models[f"{name}_model"], NoModel)
     else:
         start = kept_models["model" if row.starts_from is None else f"{row.starts_from}_model"]
-        files, rows = row.function()(model=start, cell=CELL, technique=name, **chain_inputs)
+        files, rows = row.function()(
+            model=start,
+            cell=CELL,
+            technique=name,
+            **chain_inputs,
+            **extra_inputs(name, chain_inputs),
+        )
     assert [(r["technique"], r["quantization"], r["status"]) for r in rows] == [
         (name, "int8", "ok")
     ]

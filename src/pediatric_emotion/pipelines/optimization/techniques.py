@@ -227,3 +227,69 @@ def train_quantization_aware(
     except TechniqueStoppedError as stop:
         return rows_without_files(context, technique, stop.status, stop.reason)
     return tflite_files(context, quantized, technique, quantization_aware=True)
+
+
+def distill_classifier(
+    *,
+    model: Any,
+    teacher_logits: Any,
+    cell: Mapping[str, str],
+    technique: str,
+    **inputs: Any,
+) -> tuple[Any, dict[str, TFLiteModel], list[dict[str, Any]]]:
+    """The cell's architecture trained with the Hinton loss against its data copy's cached
+    teacher logits (``optimization.distillation``), from the trained model or from scratch, then
+    converted like every other technique. Returns the distilled float model too (quantizable,
+    so quantization-aware training can start from it)."""
+    from pediatric_emotion.modeling.architectures import build_classifier
+    from pediatric_emotion.modeling.distillation import distill
+    from pediatric_emotion.pipelines.optimization.distillation import (
+        distillation_settings,
+        teacher_logits_of,
+    )
+
+    context = cell_context(cell, **inputs)
+    settings = distillation_settings(context.optimization)
+    teacher = teacher_logits_of(
+        teacher_logits, context.train, context.emotions, f"{context.name} {technique}"
+    )
+    fine_tuning = context.fine_tuning
+
+    def start() -> Any:
+        if settings["student_start"] == "trained":
+            return quantizable_copy(context, model)
+        fresh = build_classifier(
+            context.architecture,
+            image_size=context.image_size,
+            num_classes=len(context.emotions),
+            weights=None,
+            dropout=float(context.settings.get("dropout", 0.0)),
+        )
+        return quantizable_copy(context, fresh)
+
+    def train(student: Any) -> Any:
+        return distill(
+            student,
+            context.train,
+            context.crops_root,
+            teacher,
+            architecture=context.architecture,
+            settings=context.settings,
+            num_classes=len(context.emotions),
+            alpha=float(settings["alpha"]),
+            temperature=float(settings["temperature"]),
+            epochs=int(settings["epochs"] or fine_tuning.get("epochs", 1)),
+            max_steps_per_epoch=settings["max_steps_per_epoch"] or context.max_fine_tuning_steps,
+            learning_rate=float(
+                settings["learning_rate"] or fine_tuning.get("learning_rate", 1e-4)
+            ),
+            run_eagerly=bool(fine_tuning.get("run_eagerly", False)),
+        )
+
+    try:
+        student = attempt(context, technique, "building the student", start)
+        distilled = attempt(context, technique, "distilling", lambda: train(student))
+    except TechniqueStoppedError as stop:
+        return no_model(context, technique, stop.status, stop.reason)
+    files, rows = tflite_files(context, distilled, technique)
+    return distilled, files, rows
