@@ -234,3 +234,81 @@ def test_a_distilled_student_agrees_with_its_teacher_more_than_one_trained_on_la
             (student.predict(images, verbose=0).argmax(axis=1) == truth).mean()
         )
     assert agreement[0.1] > agreement[1.0] + 0.1, agreement
+
+
+def small_copy(tmp_path) -> dict:
+    """The inputs of a teacher node on 12 pictures: 6 train, 3 val, 3 test."""
+    paths, classes = pictures(tmp_path, 12, seed=6, prefix="pic")
+    split = ["train"] * 6 + ["val"] * 3 + ["test"] * 3
+    frame = pd.DataFrame({"crop_path": paths, "label": classes, "split": split})
+    return {
+        "variant_name": "copy",
+        "examples": frame[frame["split"] != "test"],
+        "face_manifest": pd.DataFrame(
+            {
+                "image_id": paths[9:],
+                "crop_path": paths[9:],
+                "role": "test",
+                "emotion": [EMOTIONS[c] for c in classes[9:]],
+            }
+        ),
+        "face_crops": FileTree(tmp_path),
+        "architectures": {"big": ARCHITECTURE, "small": ARCHITECTURE},
+        "variant": {},
+        "training": SETTINGS,
+        "evaluation": {},
+        "emotions": EMOTIONS,
+    }
+
+
+def test_an_ensemble_teacher_averages_its_members_and_a_file_teacher_is_read(tmp_path):
+    inputs = small_copy(tmp_path)
+    strong = linear_classifier("strong", TEACHER_WEIGHTS)
+    opposite = linear_classifier("opposite", -TEACHER_WEIGHTS)
+    members = {
+        "big_model": strong,
+        "big_training_metrics": {"best_val_balanced_accuracy": 0.9},
+        "small_model": opposite,
+        "small_training_metrics": {"best_val_balanced_accuracy": 0.1},
+    }
+    table, record = compute_teacher_logits(
+        **inputs, optimization={"distillation": {"teacher": "ensemble"}}, **members
+    )
+    assert (record["teacher"], record["kind"]) == ("ensemble of 2", "ensemble")
+    assert record["members"] == "big.copy;small.copy"
+    assert record["params"] == strong.count_params() + opposite.count_params()
+    train = inputs["examples"][inputs["examples"]["split"] == "train"]
+    pixels = np.stack(
+        [np.asarray(Image.open(tmp_path / p), np.float32) for p in train["crop_path"]]
+    )
+    each = [logits_model(m).predict(pixels / 127.5 - 1.0, verbose=0) for m in (strong, opposite)]
+    np.testing.assert_allclose(table[EMOTIONS].to_numpy(), ensemble_logits(each), atol=1e-4)
+
+    strong.save(tmp_path / "teacher.keras")
+    table, record = compute_teacher_logits(
+        **inputs,
+        optimization={
+            "distillation": {
+                "teacher": "file",
+                "file": str(tmp_path / "teacher.keras"),
+                "file_architecture": "big",
+            }
+        },
+    )
+    assert (record["teacher"], record["kind"], record["members"]) == (
+        "teacher.keras",
+        "file",
+        str(tmp_path / "teacher.keras"),
+    )
+    np.testing.assert_allclose(table[EMOTIONS].to_numpy(), each[0], atol=1e-4)
+    with pytest.raises(FileNotFoundError, match="optimization.distillation.file: no model"):
+        compute_teacher_logits(
+            **inputs,
+            optimization={
+                "distillation": {
+                    "teacher": "file",
+                    "file": str(tmp_path / "absent.keras"),
+                    "file_architecture": "big",
+                }
+            },
+        )

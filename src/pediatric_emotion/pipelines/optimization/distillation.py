@@ -206,7 +206,11 @@ def compute_teacher_logits(
         "variant": variant_name,
         "teacher": name,
         "kind": kind,
-        "members": ";".join(cell_name(a, variant_name) for a in chosen),
+        "members": (
+            str(settings["file"])
+            if kind == "file"
+            else ";".join(cell_name(a, variant_name) for a in chosen)
+        ),
         "params": int(sum(model.count_params() for model in chosen.values())),
         "val_balanced_accuracy": float(
             balanced_accuracy_score(val["label"], combined["val"].argmax(axis=1))
