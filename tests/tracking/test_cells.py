@@ -19,6 +19,7 @@ from pediatric_emotion.tracking.cells import (  # noqa: E402
     catalog_loader,
     cells_of,
     file_metrics,
+    file_tags,
     history_steps,
     log_cell_runs,
     log_run_tables,
@@ -87,6 +88,21 @@ def test_file_metrics_names_and_skips_missing():
     assert metrics["pruning.int8.sparsity"] == 0.5
     assert "keras.float32.sparsity" not in metrics and "keras.float32.latency_ms" not in metrics
     assert metrics["keras.float32.size_bytes"] == 9_000_000
+
+
+def test_a_distilled_file_logs_its_gap_closed_and_teacher():
+    rows = _leaderboard(0.6)
+    rows = pd.concat([rows, rows.iloc[[1]].assign(technique="distilled")], ignore_index=True)
+    rows["gap_closed"] = [math.nan] * 4 + [0.6]
+    rows["teacher"] = [None] * 4 + ["resnet50.fer"]
+    fer = rows[rows["variant"] == "fer"]
+    assert file_metrics(fer)["distilled.int8.gap_closed"] == pytest.approx(0.6)
+    assert not any(
+        name.endswith("gap_closed") and "distilled" not in name for name in file_metrics(fer)
+    )
+    tags = file_tags(fer)
+    assert tags["distilled.int8.teacher"] == "resnet50.fer"
+    assert not any(name.endswith(".teacher") for name in tags if "distilled" not in name)
 
 
 def test_history_steps_by_epoch():

@@ -30,6 +30,7 @@ INPUT_FILES = {  # as tests/pipelines/reporting/test_pipeline.py writes them
     "confusion_matrices": "data/08_reporting/evaluation/confusion_matrices.csv",
     "robustness_metrics": "data/08_reporting/robustness_metrics.csv",
     "robustness_summary": "data/08_reporting/robustness_summary.csv",
+    "distillation_teachers": "data/08_reporting/distillation_teachers.csv",
 }
 HISTORY = {"epoch": [1, 2], "phase": ["head", "head"], "val_balanced_accuracy": [0.3, 0.45]}
 

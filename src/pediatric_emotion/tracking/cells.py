@@ -43,13 +43,15 @@ FILE_METRICS = (
     "p50_ms",
     "corrupted_balanced_accuracy",
     "mce",
+    "gap_closed",
 )
 """The leaderboard's per-file columns logged, as ``{technique}.{quantization}.{column}``, where
 present and numeric."""
 
-FILE_TAGS = ("latency_target", "latency_target_kind", "status", "worst_corruption")
+FILE_TAGS = ("latency_target", "latency_target_kind", "status", "worst_corruption", "teacher")
 """The leaderboard's per-file text columns set as tags ``{technique}.{quantization}.{column}``:
-where a latency was measured (a host's figure does not predict a phone's)."""
+where a latency was measured (a host's figure does not predict a phone's), the worst corruption, a
+distilled file's teacher."""
 
 HISTORY_METRICS = ("val_balanced_accuracy", "val_loss", "val_accuracy", "loss", "accuracy")
 """Per-epoch columns of a cell's history logged with ``step=epoch``."""

@@ -192,3 +192,23 @@ def test_a_technique_not_run_yet_gets_a_not_run_row(tmp_path):
     assert "--namespaces=b.public" in row["reason"]
     absent.save([_rows("b", "pcqat", "int8", 900, 300)])
     assert absent.load()[0]["size_bytes"] == 900
+
+
+def test_without_distillation_the_teachers_table_is_empty_with_its_columns(
+    project_root, monkeypatch
+):
+    """Reporting reads distillation_teachers whatever the techniques: the node is always there."""
+    from pediatric_emotion.grid import cells
+    from pediatric_emotion.pipelines.optimization import pipeline as optimization_pipeline
+    from pediatric_emotion.pipelines.optimization.distillation import summarize_teachers
+
+    parameters = load_project_parameters(project_root)
+    parameters["optimization"]["techniques"] = ["baseline"]
+    monkeypatch.setattr(optimization_pipeline, "load_project_parameters", lambda: parameters)
+    monkeypatch.setattr(cells, "load_project_parameters", lambda *a: parameters)
+    pipeline = optimization_pipeline.create_pipeline()
+    node = pipeline.filter(node_names=["summarize_teachers_node"]).nodes[0]
+    assert node.inputs == [] and node.outputs == ["distillation_teachers"]
+    assert not any(n.name.endswith("teacher_logits_node") for n in pipeline.nodes)
+    empty = summarize_teachers()
+    assert empty.empty and list(empty.columns)[:3] == ["architecture", "variant", "teacher"]

@@ -7,12 +7,16 @@ import pytest
 
 from pediatric_emotion.grid import FILE_COLUMNS
 from pediatric_emotion.pipelines.reporting.leaderboard import (
+    DISTILLATION_COLUMNS,
     LEADERBOARD_COLUMNS,
+    ROBUSTNESS_COLUMNS,
+    gap_closed,
     join_leaderboard,
     select_latency,
+    with_distillation,
 )
 from pediatric_emotion.pipelines.reporting.nodes import build_leaderboard
-from tests.pipelines.reporting.conftest import FOLDER
+from tests.pipelines.reporting.conftest import FOLDER, with_distilled
 
 LATENCY = {"column": "p50_ms", "target": "auto", "runners": ["benchmark_model", "litert"]}
 INPUTS = ("training_summary", "optimization_summary", "evaluation_metrics", "profiling_results")
@@ -171,3 +175,131 @@ def test_the_robustness_summary_adds_its_columns_to_every_model(tables):
     duplicated = pd.concat([tables["robustness_summary"]] * 2)
     with pytest.raises(ValueError, match="robustness.*share a key"):
         join_leaderboard(*(tables[name] for name in INPUTS), LATENCY, robustness_summary=duplicated)
+
+
+def _distilled(tables, **keywords):
+    board = join_leaderboard(*(tables[name] for name in INPUTS), LATENCY, **keywords)
+    return board.set_index(["architecture", "technique", "quantization"]).sort_index()
+
+
+def test_distilled_files_get_their_teacher_and_the_gap_they_close(tables):
+    tables = with_distilled(tables)
+    board = join_leaderboard(
+        *(tables[name] for name in INPUTS),
+        LATENCY,
+        distillation_teachers=tables["distillation_teachers"],
+    )
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    after = LEADERBOARD_COLUMNS.index(ROBUSTNESS_COLUMNS[-1]) + 1
+    assert LEADERBOARD_COLUMNS[after : after + 4] == DISTILLATION_COLUMNS
+    rows = board.set_index(["architecture", "technique", "quantization"])
+    float32 = rows.loc[("net", "distilled", "float32")]
+    # baseline float32 0.50, distilled 0.56, teacher 0.60: (0.56 - 0.50) / (0.60 - 0.50)
+    assert float32["gap_closed"] == pytest.approx(0.6)
+    assert float32["teacher"] == "big.demo" and float32["teacher_params"] == 5000
+    assert float32["teacher_test_balanced_accuracy"] == pytest.approx(0.60)
+    # int8 against the baseline int8 file (0.48), not the float32 one
+    assert rows.loc[("net", "distilled", "int8"), "gap_closed"] == pytest.approx(0.04 / 0.12)
+    others = board[board["technique"] != "distilled"]
+    assert len(others) == 5 and others[DISTILLATION_COLUMNS].isna().all().all()
+
+
+def test_no_gap_where_the_teacher_is_no_better_than_the_baseline(tables):
+    equal = with_distilled(tables, teacher_test_balanced_accuracy=0.50)
+    rows = _distilled(equal, distillation_teachers=equal["distillation_teachers"])
+    # float32: teacher 0.50 = baseline 0.50; int8: baseline 0.48, (0.52 - 0.48) / 0.02
+    assert np.isnan(rows.loc[("net", "distilled", "float32"), "gap_closed"])
+    assert rows.loc[("net", "distilled", "int8"), "gap_closed"] == pytest.approx(2.0)
+    worse = with_distilled(tables, teacher_test_balanced_accuracy=0.40)
+    rows = _distilled(worse, distillation_teachers=worse["distillation_teachers"])
+    assert rows.loc[("net", "distilled"), "gap_closed"].isna().all()
+    assert (rows.loc[("net", "distilled"), "teacher"] == "big.demo").all()  # still named
+
+
+def test_no_gap_without_the_baseline_file_of_that_quantization(tables):
+    tables = with_distilled(tables)
+    for name in ("optimization_summary", "evaluation_metrics", "profiling_results"):
+        table = tables[name]
+        baseline_int8 = (table["technique"] == "baseline") & (table["quantization"] == "int8")
+        tables[name] = table[~baseline_int8]
+    rows = _distilled(tables, distillation_teachers=tables["distillation_teachers"])
+    assert ("net", "baseline", "int8") not in rows.index
+    assert np.isnan(rows.loc[("net", "distilled", "int8"), "gap_closed"])
+    assert rows.loc[("net", "distilled", "int8"), "teacher"] == "big.demo"
+    assert rows.loc[("net", "distilled", "float32"), "gap_closed"] == pytest.approx(0.6)
+
+
+def test_no_teacher_table_or_row_leaves_the_columns_empty(tables):
+    tables = with_distilled(tables)
+    for teachers in (None, tables["distillation_teachers"].iloc[0:0]):
+        board = join_leaderboard(
+            *(tables[name] for name in INPUTS), LATENCY, distillation_teachers=teachers
+        )
+        assert list(board.columns) == LEADERBOARD_COLUMNS
+        assert board[DISTILLATION_COLUMNS].isna().all().all()
+    other_copy = tables["distillation_teachers"].assign(variant="other")
+    rows = _distilled(tables, distillation_teachers=other_copy)
+    assert rows[DISTILLATION_COLUMNS].isna().all().all()
+
+
+def test_a_teachers_table_with_the_architecture_joins_per_cell(tables):
+    tables = with_distilled(tables)
+    teachers = tables["distillation_teachers"]
+    per_cell = pd.concat(
+        [teachers.assign(architecture="net"), teachers.assign(architecture="big", teacher="x")],
+        ignore_index=True,
+    )
+    rows = _distilled(tables, distillation_teachers=per_cell)
+    assert (rows.loc[("net", "distilled"), "teacher"] == "big.demo").all()
+    assert rows.loc[("net", "distilled", "float32"), "gap_closed"] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="distillation_teachers: 2 rows share a key"):
+        _distilled(tables, distillation_teachers=pd.concat([teachers, teachers]))
+
+
+@pytest.mark.parametrize("column", ["teacher", "params", "test_balanced_accuracy", "variant"])
+def test_a_teachers_table_missing_a_column_is_named(tables, column):
+    teachers = with_distilled(tables)["distillation_teachers"].drop(columns=[column])
+    with pytest.raises(ValueError, match=f"distillation_teachers: missing column '{column}'"):
+        _distilled(tables, distillation_teachers=teachers)
+
+
+def test_gap_closed_by_hand():
+    closed = gap_closed(
+        np.array([0.56, 0.52, 0.55, np.nan, 0.45]),
+        np.array([0.50, 0.48, 0.55, 0.50, 0.50]),
+        np.array([0.60, 0.50, 0.50, 0.60, 0.60]),
+    )
+    assert closed[0] == pytest.approx(0.6) and closed[1] == pytest.approx(2.0)
+    assert np.isnan(closed[2]) and np.isnan(closed[3])  # teacher worse; no student score
+    assert closed[4] == pytest.approx(-0.5)  # a distilled file worse than its baseline
+
+
+def test_build_leaderboard_takes_the_teachers_by_keyword(tables, reporting):
+    tables = with_distilled(tables)
+    board, recommendation = build_leaderboard(
+        *(tables[name] for name in INPUTS),
+        reporting,
+        distillation_teachers=tables["distillation_teachers"],
+    )
+    rows = board.set_index(["architecture", "technique", "quantization"])
+    assert rows.loc[("net", "distilled", "float32"), "gap_closed"] == pytest.approx(0.6)
+    assert recommendation["recommended"]["technique"] == "distilled"  # 0.56, within budget
+
+
+def test_quantization_aware_training_after_distillation_is_a_distilled_file_too():
+    cell = {"architecture": "net", "variant": "demo", "quantization": "int8"}
+    table = pd.DataFrame(
+        [
+            {**cell, "technique": "baseline", "test_balanced_accuracy": 0.50},
+            {**cell, "technique": "distilled_qat", "test_balanced_accuracy": 0.55},
+            {**cell, "technique": "qat", "test_balanced_accuracy": 0.58},
+        ]
+    )
+    teachers = pd.DataFrame(
+        [{"architecture": "net", "variant": "demo", "teacher": "big.demo", "params": 9,
+          "test_balanced_accuracy": 0.60}]
+    )  # fmt: skip
+    rows = with_distillation(table, teachers).set_index("technique")
+    assert rows.loc["distilled_qat", "gap_closed"] == pytest.approx(0.5)
+    assert rows.loc["distilled_qat", "teacher"] == "big.demo"
+    assert rows.loc[["baseline", "qat"], "gap_closed"].isna().all()

@@ -21,6 +21,7 @@ INPUT_FILES = {
     "confusion_matrices": "data/08_reporting/evaluation/confusion_matrices.csv",
     "robustness_metrics": "data/08_reporting/robustness_metrics.csv",
     "robustness_summary": "data/08_reporting/robustness_summary.csv",
+    "distillation_teachers": "data/08_reporting/distillation_teachers.csv",
 }
 PUBLISHED_FILE = "data/08_reporting/published_comparison.csv"
 

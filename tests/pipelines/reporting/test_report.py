@@ -6,12 +6,13 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pediatric_emotion.pipelines.reporting.distillation import distillation_table
 from pediatric_emotion.pipelines.reporting.nodes import (
     build_leaderboard,
     build_report,
     write_model_cards,
 )
-from tests.pipelines.reporting.conftest import EMOTIONS, FOLDER
+from tests.pipelines.reporting.conftest import EMOTIONS, FOLDER, with_distilled
 
 INPUTS = ("training_summary", "optimization_summary", "evaluation_metrics", "profiling_results")
 VARIANTS = {"demo": {"roles": ["train"], "populations": None}}
@@ -29,11 +30,12 @@ class _Links(HTMLParser):
         self.tables += tag == "table"
 
 
-def _report(tables, reporting, *, robustness=False):
+def _report(tables, reporting, *, robustness=False, distillation=False):
     extra = {"robustness_summary": tables["robustness_summary"]} if robustness else {}
+    if distillation:
+        extra["distillation_teachers"] = tables["distillation_teachers"]
     board, recommendation = build_leaderboard(*(tables[n] for n in INPUTS), reporting, **extra)
-    if robustness:
-        extra = {"robustness_metrics": tables["robustness_metrics"]}
+    extra = {"robustness_metrics": tables["robustness_metrics"]} if robustness else {}
     page = build_report(
         leaderboard=board,
         recommendation=recommendation,
@@ -123,3 +125,39 @@ def test_the_robustness_section_plots_severity_and_names_the_most_robust_file(ta
     assert "Holds up best within the 7 ms budget: net.demo baseline int8" in tight
     _, none = _report(tables, {**reporting, "latency_budget_ms": 1}, robustness=True)
     assert "No TFLite file within the 1 ms budget has robustness figures." in none
+
+
+def test_the_distillation_section_compares_each_distilled_file_with_baseline_and_teacher(
+    tables, reporting
+):
+    _, without = _report(tables, reporting, distillation=True)  # a teacher, no distilled file
+    assert "<h2>Distillation</h2>" not in without
+    board, page = _report(with_distilled(tables), reporting, distillation=True)
+    assert "<h2>Distillation</h2>" in page
+    assert (
+        "Closes most of the gap: net.demo distilled float32, 60% of the way from its baseline "
+        "float32 file to its teacher big.demo (test balanced accuracy 0.560; teacher 0.600)."
+        in page
+    )
+    shown = distillation_table(board)
+    assert shown[["quantization", "gap closed"]].values.tolist() == [
+        ["float32", "60%"],
+        ["int8", "33%"],
+    ]
+    int8 = shown.iloc[1]
+    assert (int8["distilled size (bytes)"], int8["baseline size (bytes)"]) == (1550, 1500)
+    assert (int8["distilled latency (ms)"], int8["baseline latency (ms)"]) == (4.5, 4.0)
+    assert int8["distilled test BA"] == pytest.approx(0.52)
+    assert int8["baseline test BA"] == pytest.approx(0.48)
+    assert (int8["teacher"], int8["teacher params"]) == ("big.demo", 5000)
+    assert int8["teacher test BA"] == pytest.approx(0.60)
+    section = page[page.index("<h2>Distillation</h2>") : page.index("<h2>Confusion matrix</h2>")]
+    assert "<table" in section and "gap closed" in section and "<td>33%</td>" in section
+
+
+def test_the_distillation_section_explains_when_no_file_has_a_gap(tables, reporting):
+    _, page = _report(with_distilled(tables, 0.40), reporting, distillation=True)
+    assert "<h2>Distillation</h2>" in page
+    assert "No distilled file has a gap figure (2 distilled file(s))" in page
+    _, untaught = _report(with_distilled(tables), reporting)  # no teachers' table
+    assert "No distilled file has a gap figure" in untaught

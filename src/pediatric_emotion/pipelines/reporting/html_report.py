@@ -129,10 +129,12 @@ def render_report(
     published: pd.DataFrame,
     footer: str,
     robustness: tuple[str, str | None, pd.DataFrame] | None = None,
+    distillation: tuple[str, pd.DataFrame] | None = None,
 ) -> str:
     """The page (``plots``: caption -> <img>; ``not_made``: :func:`not_made_html` of the whole
     leaderboard; ``confusion``: heading, <img>, counts table; ``robustness``: the sentence on the
-    most robust file within the budget, the <img> of the severity plot, the table)."""
+    most robust file within the budget, the <img> of the severity plot, the table;
+    ``distillation``: the sentence on the file closing most of the gap, the table)."""
     escape = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -185,6 +187,18 @@ def render_report(
                 "corruption family.</figcaption></figure>"
             )
         parts.append(table_html(table))
+    if distillation is not None:
+        sentence, table = distillation
+        parts += [
+            "<h2>Distillation</h2>",
+            "<p>Each distilled file beside its cell's baseline file of the same quantization and "
+            "the teacher it learned from (test balanced accuracy, BA). Gap closed: (distilled - "
+            "baseline) / (teacher - baseline); empty where the baseline file or the teacher's "
+            "score is missing, or the teacher is no better than the baseline.</p>",
+            f'<p class="box">{escape(sentence)}</p>',
+        ]
+        if not table.empty:
+            parts.append(table_html(table))
     parts.append("<h2>Confusion matrix</h2>")
     if confusion is None:
         parts.append("<p>No confusion matrix: no file to show, or no rows for it.</p>")

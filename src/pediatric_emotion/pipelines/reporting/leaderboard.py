@@ -1,7 +1,9 @@
 """The leaderboard: one row per architecture, variant, technique and quantization, joining the
 training summary (parameters, image counts), the optimization summary (file, size, gzip size,
 status), the evaluation metrics (balanced accuracy with its interval, macro F1, per split) and the
-profiling results (one latency per file, from the configured target and runner).
+profiling results (one latency per file, from the configured target and runner); optionally the
+robustness summary and, on the ``distilled`` files, their teacher and how much of the gap between
+the cell's baseline file and the teacher each closes.
 
 Any input may lack rows (a cell not optimized, a file not profiled): those values are NaN. An input
 missing a column this join reads fails, naming the table and the column.
@@ -51,11 +53,18 @@ REQUIRED = {
     "published_comparison": ["source", "model", "version", "copy", "metric", "value"],
     "robustness_summary": [*FILE_COLUMNS, "corrupted_balanced_accuracy", "mce", "worst_corruption"],
     "robustness_metrics": [*FILE_COLUMNS, "corruption", "severity", "balanced_accuracy"],
+    "distillation_teachers": ["variant", "teacher", "params", "test_balanced_accuracy"],
 }
 # From robustness_summary: the mean balanced accuracy over the corruptions and severities, the
 # mean corruption error against the cell's Keras model (ImageNet-C's mCE; 1.0 for the Keras model
 # itself) and the corruption that costs the most.
 ROBUSTNESS_COLUMNS = ["corrupted_balanced_accuracy", "mce", "worst_corruption"]
+# From distillation_teachers, on the distilled files only: the teacher of the file's cell (one row
+# per data copy, or per cell where the table has an ``architecture`` column), its test balanced
+# accuracy and parameters, and the share of the baseline-to-teacher gap the file closes.
+DISTILLED = ("distilled", "distilled_qat")
+BASELINE = "baseline"
+DISTILLATION_COLUMNS = ["teacher", "teacher_test_balanced_accuracy", "teacher_params", "gap_closed"]
 
 
 def metric_columns(split: str) -> list[str]:
@@ -75,6 +84,7 @@ COUNTS = [
     "val_images",
     "size_bytes",
     "gzip_bytes",
+    "teacher_params",
     *[f"{split}_{stem}" for split in SPLITS for stem in ("n_images", "n_subjects")],
 ]
 LEADERBOARD_COLUMNS = [
@@ -91,6 +101,7 @@ LEADERBOARD_COLUMNS = [
     *metric_columns("test"),
     *metric_columns("val"),
     *ROBUSTNESS_COLUMNS,
+    *DISTILLATION_COLUMNS,
     "latency_ms",
     *LATENCY_FIGURES,
     "latency_target",
@@ -197,10 +208,12 @@ def join_leaderboard(
     latency: Mapping[str, Any],
     *,
     robustness_summary: pd.DataFrame | None = None,
+    distillation_teachers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The leaderboard without its flags: every model any table names (Keras models as
     technique ``keras``, quantization ``float32``), the cell's parameters on each of its rows
-    (and, with ``robustness_summary``, each model's robustness columns)."""
+    (and, with ``robustness_summary``, each model's robustness columns; with
+    ``distillation_teachers``, the distilled files' teacher columns and gap closed)."""
     for name, table in (
         ("training_summary", training_summary),
         ("optimization_summary", optimization_summary),
@@ -245,6 +258,7 @@ def join_leaderboard(
         .merge(timing, on=FILE_COLUMNS, how="left")
         .merge(robustness, on=FILE_COLUMNS, how="left")
     )
+    table = with_distillation(table, distillation_teachers)
     is_keras = (table["technique"] == KERAS[0]) & (table["quantization"] == KERAS[1])
     table.loc[is_keras & table["status"].isna(), "status"] = "ok"
     table.loc[~is_keras & table["status"].isna(), "status"] = "not in optimization_summary"
@@ -267,6 +281,71 @@ def join_leaderboard(
         int(table["test_balanced_accuracy"].notna().sum()),
     )
     return table
+
+
+def gap_closed(student: np.ndarray, baseline: np.ndarray, teacher: np.ndarray) -> np.ndarray:
+    """(student - baseline) / (teacher - baseline), elementwise; NaN where a figure is missing or
+    the teacher is no better than the baseline."""
+    student, baseline, teacher = (
+        np.asarray(a, dtype="float64") for a in (student, baseline, teacher)
+    )
+    room = teacher - baseline
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (student - baseline) / room
+    return np.where(room > 0, share, np.nan)
+
+
+def _teachers(distillation_teachers: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """distillation_teachers as the leaderboard's teacher columns and the keys to join them on:
+    the cell where the table names the architecture, else the data copy."""
+    check_columns(distillation_teachers, "distillation_teachers")
+    keys = CELL_COLUMNS if "architecture" in distillation_teachers.columns else ["variant"]
+    teachers = _keyed(distillation_teachers, keys)
+    teachers = _unique(teachers[teachers[keys].notna().all(axis=1)], keys, "distillation_teachers")
+    teachers = teachers.rename(
+        columns={
+            "params": "teacher_params",
+            "test_balanced_accuracy": "teacher_test_balanced_accuracy",
+        }
+    )
+    return teachers.reindex(columns=[*keys, *DISTILLATION_COLUMNS[:3]]), list(keys)
+
+
+def with_distillation(
+    table: pd.DataFrame, distillation_teachers: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``table`` (joined leaderboard rows) with :data:`DISTILLATION_COLUMNS`, set on the distilled
+    files only: their cell's teacher and the share of the gap between the cell's baseline file of
+    the same quantization and the teacher (test balanced accuracy) that the file closes."""
+    table = table.drop(columns=DISTILLATION_COLUMNS, errors="ignore").reset_index(drop=True)
+    for column in DISTILLATION_COLUMNS:
+        table[column] = np.nan
+    table["teacher"] = table["teacher"].astype("object")
+    if distillation_teachers is None:
+        return table
+    teachers, keys = _teachers(distillation_teachers)
+    distilled = table["technique"].isin(DISTILLED)
+    if not distilled.any() or teachers.empty:
+        return table
+    students = table.loc[distilled, FILE_COLUMNS].merge(teachers, on=keys, how="left")
+    baselines = table.loc[
+        table["technique"] == BASELINE, [*CELL_COLUMNS, "quantization", "test_balanced_accuracy"]
+    ].drop_duplicates([*CELL_COLUMNS, "quantization"])
+    baselines = baselines.rename(columns={"test_balanced_accuracy": "_baseline"})
+    students = students.merge(baselines, on=[*CELL_COLUMNS, "quantization"], how="left")
+    scores = table.loc[distilled, [*FILE_COLUMNS, "test_balanced_accuracy"]]
+    students = students.merge(scores, on=FILE_COLUMNS, how="left")
+    students["gap_closed"] = gap_closed(
+        numbers(students["test_balanced_accuracy"]),
+        numbers(students["_baseline"]),
+        numbers(students["teacher_test_balanced_accuracy"]),
+    )
+    students["teacher_test_balanced_accuracy"] = numbers(students["teacher_test_balanced_accuracy"])
+    students["teacher_params"] = numbers(students["teacher_params"])
+    filled = table.drop(columns=DISTILLATION_COLUMNS).merge(
+        students[[*FILE_COLUMNS, *DISTILLATION_COLUMNS]], on=FILE_COLUMNS, how="left"
+    )
+    return filled
 
 
 def is_tflite_file(leaderboard: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pediatric_emotion.pipelines.reporting.distillation import distillation_section
 from pediatric_emotion.pipelines.reporting.html_report import (
     confusion_heading,
     confusion_matrix,
@@ -65,9 +66,11 @@ def build_leaderboard(
     reporting: dict[str, Any],
     *,
     robustness_summary: pd.DataFrame | None = None,
+    distillation_teachers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The leaderboard (one row per model and file, Pareto and recommended flags, robustness
-    columns from ``robustness_summary``) and the recommendation."""
+    columns from ``robustness_summary``, the distilled files' teacher and gap closed from
+    ``distillation_teachers``) and the recommendation."""
     settings = criteria(reporting)
     table = join_leaderboard(
         training_summary,
@@ -76,6 +79,7 @@ def build_leaderboard(
         profiling_results,
         reporting.get("latency") or {},
         robustness_summary=robustness_summary,
+        distillation_teachers=distillation_teachers,
     )
     table = flag_pareto(table, settings["split"])
     recommendation = recommend(table, reporting)
@@ -137,7 +141,8 @@ def build_report(
     emotions: list[str],
     robustness_metrics: pd.DataFrame | None = None,
 ) -> str:
-    """The self-contained HTML report (with a robustness section given ``robustness_metrics``)."""
+    """The self-contained HTML report (with a robustness section given ``robustness_metrics``, a
+    distillation section where the leaderboard has distilled files)."""
     for name, table in (
         ("subgroup_metrics", subgroup_metrics),
         ("confusion_matrices", confusion_matrices),
@@ -200,10 +205,11 @@ def build_report(
         gaps_all=gap_table(subgroup_metrics, split, None),
         published=published_table(published_comparison, label),
         robustness=robustness,
+        distillation=distillation_section(leaderboard),
         footer=f"Generated {generated} by the reporting pipeline from training_summary, "
         "optimization_summary, evaluation_metrics, profiling_results, subgroup_metrics, "
-        "confusion_matrices, published_comparison and robustness_metrics. No face images are "
-        "shown.",
+        "confusion_matrices, published_comparison, robustness_metrics and "
+        "distillation_teachers. No face images are shown.",
     )
     logger.info("Report: %d leaderboard rows, %d plots", len(leaderboard), len(plots))
     return page

@@ -34,6 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "profiling_results": "profiling_results",
                     "reporting": "params:reporting",
                     "robustness_summary": "robustness_summary",
+                    "distillation_teachers": "distillation_teachers",
                 },
                 outputs=["leaderboard", "recommendation"],
                 name="build_leaderboard_node",
