@@ -213,6 +213,19 @@ def test_the_distilled_file_learned_from_its_teacher_and_is_reported_beside_it(d
     assert any("Distilling into" in message for message in records)
     profiled = pd.read_csv(reports / "profiling_results.csv")
     assert (profiled["technique"] == "distilled").any()
+    board = pd.read_csv(reports / "leaderboard.csv").set_index(["technique", "quantization"])
+    row = board.loc[("distilled", "int8")]
+    assert row["teacher"] == CELL and row["teacher_params"] == teacher["params"]
+    assert row["teacher_test_balanced_accuracy"] == pytest.approx(keras_test, abs=1e-9)
+    baseline = board.loc[("baseline", "int8"), "test_balanced_accuracy"]
+    if keras_test > baseline:  # the teacher (the float model) beats the int8 baseline
+        expected = (row["test_balanced_accuracy"] - baseline) / (keras_test - baseline)
+        assert row["gap_closed"] == pytest.approx(expected)
+    else:
+        assert pd.isna(row["gap_closed"])
+    assert board.drop(index=[("distilled", "int8")])["teacher"].isna().all()
+    page = (reports / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Distillation</h2>" in page
 
 
 def test_every_model_and_file_is_swept_and_the_report_plots_it(default_run):
