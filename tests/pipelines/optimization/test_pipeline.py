@@ -68,11 +68,35 @@ def test_each_student_has_its_teacher_node_in_its_own_namespace(project_root, mo
     assert len(table.inputs) == len(optimized_cells(parameters))
 
 
-def test_a_teacher_only_architecture_is_trained_but_never_optimized(project_root):
+def test_a_teacher_only_architecture_is_trained_and_teaches_but_is_never_optimized(
+    project_root, monkeypatch
+):
+    """Trained and its Keras model evaluated like any cell; a member every student's teacher
+    node may choose; no technique node, no TFLite file to predict with."""
+    from pediatric_emotion.grid import cells
+    from pediatric_emotion.pipelines.evaluation import pipeline as evaluation_pipeline
+    from pediatric_emotion.pipelines.optimization import pipeline as optimization_pipeline
+    from pediatric_emotion.pipelines.training import pipeline as training_pipeline
+
     parameters = load_project_parameters(project_root)
     parameters["architectures"]["big_teacher"] = {"application": "ResNet50", "teacher_only": True}
     assert ("big_teacher", "public_guesswhat") in training_cells(parameters)
     assert all(arch != "big_teacher" for arch, _ in optimized_cells(parameters))
+    for module in (cells, optimization_pipeline, evaluation_pipeline):
+        monkeypatch.setattr(module, "load_project_parameters", lambda *a: parameters)
+    trained = {n.name for n in training_pipeline.create_pipeline().nodes}
+    assert "big_teacher.public_guesswhat.train_classifier_node" in trained
+    optimization = optimization_pipeline.create_pipeline()
+    assert not any(n.name.startswith("big_teacher.") for n in optimization.nodes)
+    teacher = optimization.filter(
+        node_names=["mobilenet_v2.public_guesswhat.teacher_logits_node"]
+    ).nodes[0]
+    assert "big_teacher.public_guesswhat.model" in teacher.inputs
+    evaluated = {n.name for n in evaluation_pipeline.create_pipeline().nodes}
+    assert "big_teacher.public_guesswhat.predict_keras_node" in evaluated
+    assert not any(
+        name.startswith("big_teacher.") and name.endswith("_tflite_node") for name in evaluated
+    )
 
 
 def test_technique_list_is_checked_when_the_pipeline_is_built():
