@@ -8,7 +8,9 @@ architecture. With ``--run`` it first runs the README's main command (``make run
 needed, the demo data when absent, the default pipelines) and prints its wall time, the peak
 resident memory of its largest process (``getrusage`` of the children, as ``/usr/bin/time -v``
 reports it) and the peak of all its processes together (sampled every second: ``make run`` runs
-the pipelines on Dask workers, each a process of its own).
+the pipelines on Dask workers, each a process of its own) as PSS, each page shared between
+processes split among them, and as summed RSS, which counts TensorFlow's library once per
+worker; then the nodes that were running at the PSS peak.
 
     .venv/bin/python benchmarks/default_run.py               # the last run's table
     .venv/bin/python benchmarks/default_run.py --run         # make run, then its table
@@ -112,31 +114,38 @@ def summarize(timing: pd.DataFrame, owners: dict[str, str], techniques: list[str
     return "\n".join(lines)
 
 
-def _tree_rss_bytes(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants (those alive now)."""
-    total = 0
+def _tree_memory_bytes(process: psutil.Process) -> tuple[int, int]:
+    """Resident bytes of ``process`` and all its descendants (those alive now): the sum of their
+    RSS (pages shared between processes, TensorFlow's library in every worker, counted once per
+    process) and of their PSS (each shared page split between its processes)."""
+    rss = pss = 0
     for member in [process, *process.children(recursive=True)]:
         try:
-            total += member.memory_info().rss
+            info = member.memory_full_info()
         except psutil.Error:  # ended between listing and reading
             continue
-    return total
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
-def run_default() -> tuple[float, float, float]:
-    """``make run`` in the project: wall seconds, the largest process's peak RSS and the peak RSS
-    of all its processes together, in GiB."""
+def run_default() -> dict[str, float]:
+    """``make run`` in the project: wall seconds, the largest process's peak RSS, and the peak of
+    all its processes together (RSS sum, PSS sum, in GiB) with the time of that peak."""
     started = time.perf_counter()
     make = subprocess.Popen(["make", "run"], cwd=PROJECT_ROOT)
-    root, peak_total, done = psutil.Process(make.pid), 0, threading.Event()
+    root, done = psutil.Process(make.pid), threading.Event()
+    peak = {"rss": 0, "pss": 0, "at": 0.0}
 
     def sample() -> None:
-        nonlocal peak_total
         while not done.wait(1.0):
             try:
-                peak_total = max(peak_total, _tree_rss_bytes(root))
+                rss, pss = _tree_memory_bytes(root)
             except psutil.Error:
                 return
+            if pss > peak["pss"]:
+                peak.update(pss=pss, at=time.time())
+            peak["rss"] = max(peak["rss"], rss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -149,9 +158,20 @@ def run_default() -> tuple[float, float, float]:
         sampler.join()
     if returncode != 0:
         raise subprocess.CalledProcessError(returncode, ["make", "run"])
-    seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kib / 1024**2, peak_total / 1024**3
+    return {
+        "seconds": time.perf_counter() - started,
+        "largest_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2,
+        "rss_gib": peak["rss"] / 1024**3,
+        "pss_gib": peak["pss"] / 1024**3,
+        "peak_at": peak["at"],
+    }
+
+
+def running_at(timing: pd.DataFrame, moment: float) -> list[str]:
+    """The nodes of ``timing`` (run_timing.csv) that were running at ``moment`` (epoch seconds)."""
+    start = pd.to_datetime(timing["started_at"], utc=True).astype("int64") / 1e9
+    end = start + timing["seconds"]
+    return sorted(timing.loc[(start <= moment) & (end >= moment), "node"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,15 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing", type=Path, default=TIMING, help="a run_timing.csv")
     args = parser.parse_args(argv)
     args.timing = args.timing.resolve()  # before moving into the project folder
-    if args.run:
-        seconds, peak_gib, total_gib = run_default()
+    measured = run_default() if args.run else None
+    if measured:
         print(
-            f"make run: {seconds:.0f} s ({seconds / 60:.1f} min), peak RSS {peak_gib:.2f} GiB "
-            f"(largest process), {total_gib:.2f} GiB (all its processes together)"
+            f"make run: {measured['seconds']:.0f} s ({measured['seconds'] / 60:.1f} min), peak "
+            f"RSS {measured['largest_gib']:.2f} GiB (largest process); all its processes "
+            f"together: {measured['pss_gib']:.2f} GiB PSS at the peak (shared pages split), "
+            f"{measured['rss_gib']:.2f} GiB summed RSS (shared pages counted per process)"
         )
     if not args.timing.is_file():
         print(f"{args.timing}: no run timing table (run `make run` first)", file=sys.stderr)
         return 1
+    if measured and measured["peak_at"]:
+        nodes = running_at(pd.read_csv(args.timing), measured["peak_at"])
+        print(f"running at the PSS peak: {', '.join(nodes) or 'no node (start-up or saving)'}")
     os.chdir(PROJECT_ROOT)
     owners = pipeline_of_nodes()
     from pediatric_emotion.grid import configured_techniques
