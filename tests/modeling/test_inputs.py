@@ -233,31 +233,19 @@ def test_sampling_balances_the_strata_when_the_labels_are_row_numbers(crops):
     paths, _ = crops
     files = [paths[i % 10] for i in range(90)] + [paths[10 + i] for i in range(10)]
     classes = np.array([0] * 90 + [3] * 10)
-    dataset = make_dataset(
-        files,
-        np.arange(100),
-        preprocessing=IDENTITY,
-        batch_size=32,
-        training=True,
-        class_balance="sampling",
-        num_classes=100,
-        strata=classes,
-        seed=0,
-    )
+    stream = {
+        "preprocessing": IDENTITY,
+        "batch_size": 32,
+        "training": True,
+        "class_balance": "sampling",
+        "num_classes": 100,
+    }
+    dataset = make_dataset(files, np.arange(100), strata=classes, seed=0, **stream)
     _, rows = as_arrays(dataset, max_batches=40)
     assert set(rows.tolist()) <= set(range(100)) and len(set(rows.tolist())) > 50
     assert abs((classes[rows] == 3).mean() - 0.5) < 0.05
     with pytest.raises(ValueError, match="99 strata for 100 images"):
-        make_dataset(
-            files,
-            np.arange(100),
-            preprocessing=IDENTITY,
-            batch_size=32,
-            training=True,
-            class_balance="sampling",
-            num_classes=100,
-            strata=classes[:99],
-        )
+        make_dataset(files, np.arange(100), strata=classes[:99], **stream)
 
 
 def test_class_weights_are_balanced_and_zero_for_absent_classes(caplog):
